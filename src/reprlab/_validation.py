@@ -1,0 +1,163 @@
+"""Input checks, run once at the public boundary.
+
+The helpers here turn user input (NumPy arrays, torch tensors, nested lists) into torch tensors of
+the compute dtype and device, and raise :class:`~reprlab.errors.ReprlabError` with a message that names
+the argument, what was wrong and how to fix it. Cores behind the boundary assume checked input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import ReprlabError, ReprlabTypeError
+
+DTYPES = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "double": torch.float64,
+    "float": torch.float32,
+}
+
+
+def resolve_dtype(dtype: Any) -> torch.dtype:
+    """Map ``None`` / a name / a NumPy or torch dtype to a floating torch dtype (default float64)."""
+    if dtype is None:
+        return torch.float64
+    if isinstance(dtype, torch.dtype):
+        if not dtype.is_floating_point:
+            raise ReprlabError(f"`dtype` must be a floating dtype; got {dtype}. Use torch.float64 or torch.float32.")
+        return dtype
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in DTYPES:
+        raise ReprlabError(f"`dtype` must be one of {sorted(set(DTYPES))}; got {dtype!r}.")
+    return DTYPES[name]
+
+
+def resolve_device(device: Any) -> torch.device:
+    """Map ``None`` / a string / a torch device to a torch device (default CPU), checking CUDA exists."""
+    if device is None:
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ReprlabError(f"`device` is {str(device)!r} but CUDA is not available on this machine. Use device='cpu'.")
+    return dev
+
+
+def _describe_shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def as_tensor(
+    X: Any,
+    name: str = "X",
+    *,
+    ndim: int = 2,
+    dtype: Any = None,
+    device: Any = None,
+    min_rows: int = 1,
+    allow_nonfinite: bool = False,
+) -> torch.Tensor:
+    """Convert ``X`` to a torch tensor of ``ndim`` dimensions, ``dtype`` and ``device``, checking it.
+
+    Raises
+    ------
+    ReprlabTypeError
+        ``X`` is not array-like or not numeric.
+    ReprlabError
+        Wrong number of dimensions, fewer than ``min_rows`` rows, an empty feature axis, or NaN / Inf
+        values (unless ``allow_nonfinite``).
+    """
+    dt = resolve_dtype(dtype)
+    dev = resolve_device(device)
+    if isinstance(X, torch.Tensor):
+        t = X.detach()
+    else:
+        if hasattr(X, "__array__") or isinstance(X, (list, tuple)):
+            try:
+                arr = np.asarray(X)
+            except (TypeError, ValueError) as err:
+                raise ReprlabTypeError(f"`{name}` could not be converted to an array: {err}") from None
+        else:
+            raise ReprlabTypeError(
+                f"`{name}` must be a NumPy array or torch tensor of shape (n_stimuli, n_features); "
+                f"got an object of type {type(X).__name__}."
+            )
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise ReprlabTypeError(f"`{name}` must hold numbers; got an array of dtype {arr.dtype}.")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.is_complex():
+        raise ReprlabTypeError(f"`{name}` must be real-valued; got a complex array.")
+    if t.ndim != ndim:
+        shape = _describe_shape(tuple(t.shape))
+        if ndim == 2 and t.ndim == 1:
+            fix = (
+                f"Reshape it: X.reshape(-1, 1) if it is one feature over {t.shape[0]} stimuli, "
+                "or X.reshape(1, -1) if it is one stimulus."
+            )
+        elif ndim == 2 and t.ndim > 2:
+            fix = "Flatten the trailing dimensions first, e.g. X.reshape(X.shape[0], -1), or pool them."
+        else:
+            fix = ""
+        expected = {
+            2: "a 2-D array of shape (n_stimuli, n_features)",
+            3: "a 3-D array of shape (n_conditions, n_repeats, n_features)",
+            1: "a 1-D array",
+        }.get(ndim, f"a {ndim}-D array")
+        raise ReprlabError(f"`{name}` must be {expected}; got shape {shape}. {fix}".rstrip())
+    if t.shape[0] < min_rows:
+        raise ReprlabError(f"`{name}` has {t.shape[0]} rows (stimuli); at least {min_rows} are needed here.")
+    if ndim >= 2 and t.shape[-1] == 0:
+        raise ReprlabError(f"`{name}` has no features (shape {_describe_shape(tuple(t.shape))}).")
+    t = t.to(device=dev, dtype=dt)
+    if not allow_nonfinite:
+        finite = torch.isfinite(t)
+        if not bool(finite.all()):
+            bad = int((~finite).sum())
+            n_nan = int(torch.isnan(t).sum())
+            raise ReprlabError(
+                f"`{name}` contains {bad} non-finite values ({n_nan} NaN, {bad - n_nan} Inf). "
+                "Remove or impute them before comparing (e.g. drop the affected stimuli or units)."
+            )
+    return t
+
+
+def check_same_rows(X: torch.Tensor, Y: torch.Tensor, names: tuple[str, str] = ("X", "Y")) -> None:
+    """Raise unless ``X`` and ``Y`` have the same number of rows (the same stimuli)."""
+    if X.shape[0] != Y.shape[0]:
+        a, b = names
+        raise ReprlabError(
+            f"`{a}` and `{b}` must have the same rows (stimuli) in the same order; got {X.shape[0]} rows "
+            f"in `{a}` (shape {_describe_shape(tuple(X.shape))}) and {Y.shape[0]} in `{b}` "
+            f"(shape {_describe_shape(tuple(Y.shape))})."
+        )
+
+
+def check_min_rows(X: torch.Tensor, n: int, name: str, why: str) -> None:
+    """Raise when ``X`` has fewer than ``n`` rows; ``why`` says which estimator needs them."""
+    if X.shape[0] < n:
+        raise ReprlabError(f"`{name}` has {X.shape[0]} stimuli; {why} needs at least {n}.")
+
+
+def check_not_constant(X: torch.Tensor, name: str, what: str) -> None:
+    """Raise when every row of ``X`` is the same (zero variance), where ``what`` is undefined."""
+    if X.shape[0] < 2 or bool((X == X[:1]).all()):
+        raise ReprlabError(
+            f"`{name}` has zero variance across stimuli (every row is identical), so {what} is undefined. "
+            "Check that the representation was extracted correctly (e.g. not a constant or dead layer)."
+        )
+
+
+def check_labels(labels: Any, n: int, name: str = "labels") -> np.ndarray:
+    """Return ``labels`` as a 1-D NumPy array of length ``n`` or raise."""
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise ReprlabError(f"`{name}` must be 1-D with one label per row; got shape {arr.shape}.")
+    if arr.shape[0] != n:
+        raise ReprlabError(
+            f"`{name}` has {arr.shape[0]} entries but the representation has {n} rows; "
+            "give exactly one label per row (stimulus)."
+        )
+    return arr

@@ -1,0 +1,6 @@
+"""All-pairs comparisons: per-representation work once, then every pair."""
+
+from .compare_all import compare_all
+from .results import ComparisonResult
+
+__all__ = ["ComparisonResult", "compare_all"]

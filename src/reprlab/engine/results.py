@@ -1,0 +1,98 @@
+"""The result of :func:`reprlab.compare_all`: a labelled matrix with its provenance."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class ComparisonResult:
+    """A ``(len(rows), len(cols))`` matrix of one measure over two sets of representations.
+
+    ``measure`` is the spec string (name and non-default parameters), ``params`` every parameter
+    value used, ``meta`` free provenance (shapes, dtype, library version).
+    """
+
+    values: np.ndarray
+    rows: list[str]
+    cols: list[str]
+    measure: str
+    params: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.values = np.asarray(self.values, dtype=np.float64)
+        if self.values.shape != (len(self.rows), len(self.cols)):
+            raise ValueError(
+                f"values of shape {self.values.shape} do not fit {len(self.rows)} rows x {len(self.cols)} cols"
+            )
+
+    def __repr__(self) -> str:
+        return f"ComparisonResult({self.measure!r}, {len(self.rows)} x {len(self.cols)})"
+
+    def to_pandas(self):
+        """The matrix as a ``pandas.DataFrame`` indexed by row and column names."""
+        import pandas as pd
+
+        return pd.DataFrame(self.values, index=self.rows, columns=self.cols)
+
+    def to_dict(self) -> dict[str, Any]:
+        params = {k: v for k, v in self.params.items() if _jsonable(v)}
+        return {
+            "measure": self.measure,
+            "params": params,
+            "rows": list(self.rows),
+            "cols": list(self.cols),
+            "values": [[_num(v) for v in row] for row in self.values],
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ComparisonResult:
+        vals = np.array([[np.nan if v is None else v for v in row] for row in d["values"]], dtype=np.float64)
+        return cls(vals, list(d["rows"]), list(d["cols"]), d["measure"], d.get("params", {}), d.get("meta", {}))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the result as JSON (``.json``) or CSV (``.csv``, the matrix with its labels)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".csv":
+            lines = [",".join(["", *map(_csv, self.cols)])]
+            lines += [",".join([_csv(r), *(repr(float(v)) for v in row)]) for r, row in zip(self.rows, self.values)]
+            path.write_text("\n".join(lines) + "\n")
+        else:
+            path.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ComparisonResult:
+        """Read a result written by :meth:`save` as JSON."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def plot(self, ax=None, **kwargs: Any):
+        """Draw the matrix as a labelled heatmap (matplotlib); returns the axes."""
+        from ..report.figures import heatmap
+
+        return heatmap(self, ax=ax, **kwargs)
+
+
+def _num(v: float) -> float | None:
+    return None if not np.isfinite(v) else float(v)
+
+
+def _csv(s: str) -> str:
+    s = str(s)
+    return '"' + s.replace('"', '""') + '"' if ("," in s or '"' in s) else s
+
+
+def _jsonable(v: Any) -> bool:
+    try:
+        json.dumps(v)
+        return True
+    except TypeError:
+        return False
