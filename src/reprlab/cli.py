@@ -1,0 +1,194 @@
+"""The ``reprlab`` command line: a thin layer over the public API.
+
+Each subcommand is a ``_cmd_<name>(args)`` function and a ``_parser_<name>(sub)`` that declares its
+arguments with an example in its help. Errors from the library are printed without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import MissingDependencyError, ReprlabError, ReprlabTypeError
+
+
+def _load_arrays(path: str) -> dict[str, np.ndarray]:
+    """Read representations from a ``.npy`` (one array) or ``.npz`` (named arrays) file, or a store."""
+    p = Path(path)
+    if not p.exists():
+        raise ReprlabError(f"Input {path!r} does not exist.")
+    if p.is_dir():
+        import reprlab as rl
+
+        acts = rl.Activations.open(p)
+        return {name: acts[name] for name in acts.names}
+    if p.suffix == ".npy":
+        return {p.stem: np.load(p, allow_pickle=False)}
+    if p.suffix == ".npz":
+        with np.load(p, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    raise ReprlabError(f"Input {path!r}: expected a .npy or .npz file or an activation store directory.")
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join("{:<" + str(w) + "}" for w in widths)
+    lines = [fmt.format(*header), fmt.format(*["-" * w for w in widths])]
+    lines += [fmt.format(*map(str, r)) for r in rows]
+    return "\n".join(lines)
+
+
+# --- reprlab measures -------------------------------------------------------------------------
+
+
+def _parser_measures(sub: Any) -> None:
+    p = sub.add_parser(
+        "measures",
+        help="list the measures and their properties",
+        description="List every registered measure with its properties.\n\nExample:\n  reprlab measures --kind compare",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--kind", choices=["compare", "describe"], help="only this kind")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table (for the docs)")
+
+
+def _cmd_measures(args: argparse.Namespace) -> int:
+    import reprlab as rl
+
+    infos = rl.measures.available(kind=args.kind)
+    header = ["name", "kind", "family", "similar", "metric", "symmetric", "range", "invariances", "parameters"]
+    rows = []
+    for i in infos:
+        lo, hi = i.range
+        rows.append(
+            [
+                i.name,
+                i.kind,
+                i.family,
+                "larger" if i.larger_is_similar else "smaller",
+                "yes" if i.is_metric or any(v.is_metric for v in i.variants) else "no",
+                "yes" if i.symmetric else "no",
+                f"[{lo:.3g}, {hi:.3g}]",
+                ", ".join(sorted(i.invariances)) or "-",
+                ", ".join(f"{k}={p.default!r}" for k, p in i.params.items() if not p.data) or "-",
+            ]
+        )
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for r in rows:
+            print("| " + " | ".join(f"`{r[0]}`" if k == 0 else r[k] for k in range(len(r))) + " |")
+    else:
+        print(_table(rows, header))
+    return 0
+
+
+# --- reprlab compare --------------------------------------------------------------------------
+
+
+def _parser_compare(sub: Any) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="compare representations from .npy/.npz files or activation stores",
+        description=(
+            "Compare representations with one or more measures.\n\n"
+            "Two inputs: one value per measure for each pair of arrays (a .npy each: one value).\n"
+            "One .npz or store: the matrix over all its arrays.\n\n"
+            "Examples:\n"
+            "  reprlab compare a.npy b.npy --measure cka --measure 'rsa(compare=kendall_tau_a)'\n"
+            "  reprlab compare layers.npz --measure cka --out results/"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", help="one or two .npy / .npz files or activation stores")
+    p.add_argument("--measure", "-m", action="append", help="measure name or spec (repeatable); default cka")
+    p.add_argument("--out", help="directory to write one JSON and CSV file per measure")
+    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    p.add_argument("--device", default="cpu")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import reprlab as rl
+
+    if len(args.inputs) > 2:
+        raise ReprlabError(f"`reprlab compare` takes one or two inputs; got {len(args.inputs)}.")
+    measures = args.measure or ["cka"]
+    A = _load_arrays(args.inputs[0])
+    B = _load_arrays(args.inputs[1]) if len(args.inputs) == 2 else None
+    results = []
+    for spec in measures:
+        res = rl.compare_all(A, B, spec, dtype=args.dtype, device=args.device)
+        results.append(res)
+        if res.values.shape == (1, 1):
+            print(f"{res.measure}\t{res.rows[0]} vs {res.cols[0]}\t{res.values[0, 0]:.10g}")
+        else:
+            print(f"# {res.measure}")
+            print(res.to_pandas().to_string(float_format=lambda v: f"{v:.4f}"))
+    if args.out:
+        out = Path(args.out)
+        for res in results:
+            stem = "compare_" + "".join(c if c.isalnum() else "_" for c in res.measure).strip("_")
+            res.save(out / f"{stem}.json")
+            res.save(out / f"{stem}.csv")
+        print(f"wrote {len(results)} result(s) to {out}/")
+    return 0
+
+
+# --- reprlab demo -----------------------------------------------------------------------------
+
+
+def _parser_demo(sub: Any) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run the flagship analysis on bundled models and data",
+        description="Run the demo analysis.\n\nExample:\n  reprlab demo --out results/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--out", default="results", help="output directory (default: results/)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .experiments.demo import run_demo
+
+    return run_demo(out=args.out, seed=args.seed)
+
+
+COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = {
+    "measures": (_parser_measures, _cmd_measures),
+    "compare": (_parser_compare, _cmd_compare),
+    "demo": (_parser_demo, _cmd_demo),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="reprlab",
+        description="Measure, compare and interpret the representations inside neural networks and brains.",
+    )
+    parser.add_argument("--version", action="version", version=f"reprlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for add_parser, _ in COMMANDS.values():
+        add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command][1](args)
+    except (ReprlabError, ReprlabTypeError, MissingDependencyError) as err:
+        print(f"reprlab {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
