@@ -62,8 +62,10 @@ def _distances(X: torch.Tensor, **_: object) -> torch.Tensor:
     range=(0.0, math.inf),
     references=(
         "Klabunde et al. (2023) Similarity of neural network models: a survey (ReSi), 'RSM norm difference'",
-        "matches: ReSi repsim.measures.RSMNormDifference with norm='spectral' (its numpy.linalg.norm(ord=2) on "
-        "n x n matrices is the spectral norm; the source comment intends the 2-norm of the condensed vectors)",
+        (
+            "matches: ReSi repsim.measures.RSMNormDifference with norm='spectral' (its numpy.linalg.norm(ord=2) on "
+            "n x n matrices is the spectral norm; the source comment intends the 2-norm of the condensed vectors)"
+        ),
     ),
     summary="Norm of the difference of the Euclidean distance matrices",
     variants=(
@@ -117,16 +119,16 @@ def _dcov_prepare(X: torch.Tensor, **_: object) -> tuple[torch.Tensor, torch.Ten
     invariances=frozenset({"orthogonal", "translation", "permutation", "isotropic_scaling"}),
     range=(0.0, 1.0),
     references=(
-        "Székely, Rizzo & Bakirov (2007) Measuring and testing dependence by correlation of distances, "
-        "Ann. Statist. 35(6)",
+        (
+            "Székely, Rizzo & Bakirov (2007) Measuring and testing dependence by correlation of distances, "
+            "Ann. Statist. 35(6)"
+        ),
         "matches: ReSi repsim.measures.DistanceCorrelation (V-statistic)",
     ),
     summary="Distance correlation (V-statistic) of the rows of X and Y",
     prepare=_dcov_prepare,
 )
-def distance_correlation(
-    X: tuple[torch.Tensor, torch.Tensor], Y: tuple[torch.Tensor, torch.Tensor]
-) -> torch.Tensor:
+def distance_correlation(X: tuple[torch.Tensor, torch.Tensor], Y: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """Distance correlation ``sqrt(dCov^2(X, Y) / sqrt(dCov^2(X, X) dCov^2(Y, Y)))`` in [0, 1].
 
     The V-statistic of Székely et al. (2007): ``dCov^2(X, Y) = mean_{i,j} A_ij B_ij`` over all ``n^2``
@@ -188,10 +190,14 @@ _SCALE_INV = frozenset({"orthogonal", "translation", "permutation", "isotropic_s
     invariances=_DIST_INV,
     range=(0.0, math.inf),
     references=(
-        "Kruskal (1964) Multidimensional scaling by optimizing goodness of fit to a nonmetric hypothesis, "
-        "Psychometrika 29",
-        "matches: wrongu/repsim Stress (rescale='median' is its rescale=True; its SquaredExponential kernel is "
-        "kernel='rbf', sigma_scale=1/sqrt(2))",
+        (
+            "Kruskal (1964) Multidimensional scaling by optimizing goodness of fit to a nonmetric hypothesis, "
+            "Psychometrika 29"
+        ),
+        (
+            "matches: wrongu/repsim Stress (rescale='median' is its rescale=True; its SquaredExponential kernel is "
+            "kernel='rbf', sigma_scale=1/sqrt(2))"
+        ),
     ),
     summary="Root mean squared difference of the pairwise distances (MDS stress)",
     variants=(

@@ -39,6 +39,7 @@ import torch
 
 from .._linalg import center_columns
 from .._registry import Param, Variant, register
+from ..errors import ReprlabError
 
 
 @dataclass(frozen=True)
@@ -103,10 +104,14 @@ _INV = frozenset({"permutation", "isotropic_scaling", "translation"})
     invariances=_INV,
     range=(-1.0, 1.0),
     references=(
-        "Li, Yosinski, Clune, Lipson & Hopcroft (2016) Convergent learning: do different neural networks learn "
-        "the same representations?, ICLR",
-        "Khosla & Williams (2023) Soft matching distance: a metric on neural representations that captures "
-        "single-neuron tuning, UniReps (transport)",
+        (
+            "Li, Yosinski, Clune, Lipson & Hopcroft (2016) Convergent learning: do different neural networks learn "
+            "the same representations?, ICLR"
+        ),
+        (
+            "Khosla & Williams (2023) Soft matching distance: a metric on neural representations that captures "
+            "single-neuron tuning, UniReps (transport)"
+        ),
         "matches: ReSi repsim.measures.HardCorrelationMatch (soft=False) and SoftCorrelationMatch (soft=True)",
     ),
     summary="Mean correlation of units matched one-to-one (Hungarian) or softly across the two networks",
@@ -147,6 +152,11 @@ def correlation_match(
     """
     from scipy.optimize import linear_sum_assignment
 
+    if method != "semi" and not soft:
+        raise ReprlabError(
+            f"correlation_match: method={method!r} chooses a soft matching but soft=False (one-to-one Hungarian "
+            "matching). Pass soft=True with it, or leave method out."
+        )
     C_t = X.T @ Y
     C = C_t.detach().cpu().numpy()
     plan = None

@@ -135,11 +135,15 @@ _INV = frozenset({"orthogonal", "translation", "permutation"})
     invariances=_INV,
     range=(0.0, math.inf),
     references=(
-        "Shahbazi, Shirali, Aghajan & Nili (2021) Using distance on the Riemannian manifold to compare "
-        "representations in brain and in models, NeuroImage 239",
+        (
+            "Shahbazi, Shirali, Aghajan & Nili (2021) Using distance on the Riemannian manifold to compare "
+            "representations in brain and in models, NeuroImage 239"
+        ),
         "Pennec, Fillard & Ayache (2006) A Riemannian framework for tensor computing, IJCV 66",
-        "matches: wrongu/repsim AffineInvariantRiemannian (its SquaredExponential kernel is kernel='rbf', "
-        "sigma_scale=1/sqrt(2); its default eps=0 with a linear Gram returns inf, which reprlab refuses)",
+        (
+            "matches: wrongu/repsim AffineInvariantRiemannian (its SquaredExponential kernel is kernel='rbf', "
+            "sigma_scale=1/sqrt(2); its default eps=0 with a linear Gram returns inf, which reprlab refuses)"
+        ),
     ),
     summary="Affine-invariant Riemannian distance between centred Gram (or covariance) matrices",
     variants=(

@@ -47,10 +47,10 @@ def _concentricity(X: torch.Tensor, **_: object) -> torch.Tensor:
     mu = X.mean(dim=0)
     mu_norm = torch.linalg.vector_norm(mu)
     row_norms = torch.linalg.vector_norm(X, dim=1)
-    if float(mu_norm) == 0.0:
+    if float(mu_norm) <= 1e-10 * float(row_norms.max()):
         raise ReprlabError(
-            "concentricity_difference: a representation has a zero mean row, so the cosine of the rows with "
-            "their mean is undefined. Do not centre the data before this measure (it describes uncentred "
+            "concentricity_difference: a representation has a zero mean row (to rounding), so the cosine of "
+            "the rows with their mean is undefined. Do not centre the data before this measure (it describes uncentred "
             "activations)."
         )
     if bool((row_norms == 0).any()):
@@ -125,8 +125,10 @@ def concentricity_difference(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     params={"t": Param(2.0, check=_positive, doc="temperature t of exp(-t |x_i - x_j|^2)")},
     invariances={"orthogonal", "translation"},
     references=(
-        "Wang & Isola (2020) Understanding contrastive representation learning through alignment and "
-        "uniformity on the hypersphere, ICML",
+        (
+            "Wang & Isola (2020) Understanding contrastive representation learning through alignment and "
+            "uniformity on the hypersphere, ICML"
+        ),
         _RESI.format("UniformityDifference") + " (t=2)",
     ),
     summary="|log mean exp(-t |x_i - x_j|^2), X minus Y| (uniformity of Wang & Isola)",

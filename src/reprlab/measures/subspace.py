@@ -114,8 +114,10 @@ _GULP0_INV = _GULP_INV | {"invertible_linear", "affine"}
     invariances=_GULP0_INV,
     range=(0.0, math.inf),
     references=(
-        "Boix-Adserà, Lawrence, Stepaniants & Rigollet (2022) GULP: a prediction-based metric between "
-        "representations, NeurIPS",
+        (
+            "Boix-Adserà, Lawrence, Stepaniants & Rigollet (2022) GULP: a prediction-based metric between "
+            "representations, NeurIPS"
+        ),
         "matches: ReSi repsim.measures.Gulp (lambda=0, squared) and the authors' predictor_dist",
     ),
     summary="GULP: distance between the best (ridge) linear predictors on X and on Y",
