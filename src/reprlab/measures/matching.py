@@ -70,12 +70,13 @@ def _standardise(X: torch.Tensor, **_: object) -> torch.Tensor:
 
 
 def _transport_plan(C: np.ndarray) -> np.ndarray:
+    from scipy import sparse
     from scipy.optimize import linprog
 
     dx, dy = C.shape
-    rows = np.kron(np.eye(dx), np.ones((1, dy)))  # sum_j P_ij = 1/dx
-    cols = np.kron(np.ones((1, dx)), np.eye(dy))  # sum_i P_ij = 1/dy
-    A = np.vstack([rows, cols])[:-1]  # one constraint is implied by the others
+    rows = sparse.kron(sparse.eye(dx), np.ones((1, dy)))  # sum_j P_ij = 1/dx
+    cols = sparse.kron(np.ones((1, dx)), sparse.eye(dy))  # sum_i P_ij = 1/dy
+    A = sparse.vstack([rows, cols]).tocsr()[:-1]  # one constraint is implied by the others
     b = np.concatenate([np.full(dx, 1.0 / dx), np.full(dy, 1.0 / dy)])[:-1]
     res = linprog(-C.ravel(), A_eq=A, b_eq=b, bounds=(0, None), method="highs")
     if res.status != 0:  # pragma: no cover - the problem is always feasible and bounded

@@ -287,6 +287,7 @@ _ORTH = frozenset({"orthogonal"})
     ),
     input_ndim=3,
     prepare=_prepare,
+    differentiable=False,
 )
 def stochastic_shape(
     X: Any,
