@@ -234,3 +234,18 @@ def test_errors():
     # A constant representation is the origin: its Euclidean distance is defined (|Yc|).
     Xc = X - X.mean(0)
     assert rl.measures.shape(np.ones((10, 2)), X, score="euclidean") == pytest.approx(np.linalg.norm(Xc))
+
+
+@pytest.mark.parametrize("spread", [1.0, 1e-4, 1e-9])
+def test_nuclear_norm_fast_path_is_accurate(spread):
+    """The eigenvalue route to |Fx^T Fy|_* agrees with the SVD, also for widely spread spectra."""
+    import torch
+
+    from reprlab.measures.shape import nuclear_inner
+
+    g = np.random.default_rng(11)
+    Fx = torch.tensor(g.normal(size=(60, 8)) @ np.diag(np.geomspace(1.0, spread, 8)))
+    Fy = torch.tensor(g.normal(size=(60, 6)))
+    want = float(torch.linalg.svdvals(Fx.T @ Fy).sum())
+    assert float(nuclear_inner(Fx, Fy)) == pytest.approx(want, rel=1e-10)
+    assert float(nuclear_inner(Fx.float(), Fy.float())) == pytest.approx(want, rel=1e-5)

@@ -122,7 +122,7 @@ def procrustes(X: ShapeState, Y: ShapeState, *, variant: str = "centered_normali
     """
     if variant == "permutation_uncentered":
         return score_from_inner(permutation_inner(X.F, Y.F), X.sq_norm, Y.sq_norm, "euclidean")
-    inner = nuclear_inner(X.F, Y.F)
+    inner = nuclear_inner(X.F, Y.F, X.sq_norm, Y.sq_norm)
     if variant == "orthogonal_angular":
         return score_from_inner(inner, X.sq_norm, Y.sq_norm, "angular")
     return score_from_inner(inner, X.sq_norm, Y.sq_norm, "euclidean", X.F, Y.F)
