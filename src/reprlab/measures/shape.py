@@ -39,9 +39,15 @@ isotropic scaling for ``score="angular"`` with ``alpha`` in {0, 1} (for 0 < alph
 ``alpha I + (1 - alpha) C^-1/2`` depends on the scale); invertible linear maps for ``alpha=0`` with
 the angular score (full whitening of full-column-rank data).
 
-Rank-deficient input never gives NaN: null directions of ``Xc`` have ``Xc v = 0`` and contribute
-nothing, whatever the clipped eigenvalue. The whitening is computed from the thin SVD of ``Xc``
-(``lam = s^2``), which equals the eigendecomposition of ``C`` but is accurate for tiny eigenvalues.
+Rank-deficient input never gives NaN: the whitening is one symmetric eigendecomposition of
+``Xc^T Xc`` (or of ``Xc Xc^T`` when d > n), and eigen-directions whose eigenvalue is zero to
+rounding (``<= max(n, d) eps lam_max``) are null directions of ``Xc``: they get weight 0 rather than
+rounding noise times the large clipped weight (netrep keeps that noise; on full-rank data the two
+agree). netrep's variance-preserving factor depends on the width the data are zero-padded to
+(:class:`NetrepRescale`), so it is applied in the pair step, from the per-representation sums.
+
+The pair step costs one cross-product ``Xw^T Yw`` and one small symmetric eigenvalue problem
+(:func:`nuclear_inner`).
 
 References: Williams, Kunz, Kornblith & Linderman (2021), "Generalized shape metrics on neural
 representations", NeurIPS. Matches netrep (ahwillia/netrep ``LinearMetric(center_columns=True,
@@ -114,9 +120,9 @@ class NetrepRescale:
 class ShapeState:
     """A representation mapped to its point: ``F`` with ``F F^T = Xw Xw^T``, and ``|F|_F^2``.
 
-    For the orthogonal group ``F`` may be ``Xw`` in any orthonormal basis (here its principal axes,
-    at most min(n, d) columns); for permutations it is ``Xw`` in the unit basis. ``rescale`` holds
-    netrep's variance-preserving factor as a function of the zero-padded width.
+    For the orthogonal group ``F`` may be ``Xw`` in any orthonormal basis (here the eigenbasis of
+    ``Xc^T Xc``, or an n-column basis when d > n); for permutations it is ``Xw`` in the unit basis.
+    ``rescale`` holds netrep's variance-preserving factor as a function of the zero-padded width.
     """
 
     F: torch.Tensor
@@ -335,7 +341,14 @@ _INV_PERM = frozenset({"permutation", "translation"})
             (0.0, math.pi / 2),
             "partial whitening mixes I and C^-1/2, so the value depends on the scale",
         ),
-        Variant({"alpha": 0.5, "score": "euclidean"}, False, True, _INV_GROUP, (0.0, math.inf)),
+        Variant(
+            {"alpha": 0.5, "score": "euclidean"},
+            False,
+            True,
+            _INV_GROUP,
+            (0.0, math.inf),
+            "netrep's rescaling depends on the zero-padded width: a metric among representations padded to one width",
+        ),
         Variant({"alpha": 0.0, "score": "euclidean"}, False, True, _INV_GROUP, (0.0, math.inf)),
         Variant(
             {"alpha": 0.5, "convention": "repsim", "dim": 6},
