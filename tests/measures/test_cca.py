@@ -190,3 +190,13 @@ def test_errors():
         rl.measures.cca.canonical_correlations(X, X[:5])
     with pytest.raises(ReprlabError, match="non-finite"):
         rl.measures.cca.canonical_correlations(X, np.full((10, 2), math.nan))
+
+
+def test_float32_and_spec_strings():
+    rec = oracle_records("cca.canonical_correlations")[0]
+    X, Y = oracle_inputs(rec)
+    want = rl.measures.cca(X, Y)
+    got = rl.measures.cca(X.astype(np.float32), Y.astype(np.float32), dtype="float32")
+    assert got == pytest.approx(want, rel=1e-4)
+    a = rl.compare(X, Y, "cca(summary=svcca, dims=5)")
+    assert a == rl.measures.cca(X, Y, summary="svcca", dims=5)

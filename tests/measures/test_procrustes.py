@@ -113,3 +113,12 @@ def test_errors():
         rl.measures.aligned_cosine(Z, X)
     with pytest.raises(ReprlabError, match="Unknown parameter 'variant' for measure 'aligned_cosine'"):
         rl.measures.aligned_cosine(X, X, variant="x")
+
+
+def test_float32_agrees():
+    rec = oracle_records("procrustes.aligned_cosine")[0]
+    X, Y = oracle_inputs(rec)
+    X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
+    assert rl.measures.aligned_cosine(X32, Y32, dtype="float32") == pytest.approx(rec["value"], rel=1e-4)
+    want = rl.measures.procrustes(X, Y)
+    assert rl.measures.procrustes(X32, Y32, dtype="float32") == pytest.approx(want, rel=1e-4)
