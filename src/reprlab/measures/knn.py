@@ -32,6 +32,7 @@ table. The index tables are the per-representation work (``prepare``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -481,16 +482,19 @@ def _nonneg(v: object) -> str | None:
     return None if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 else "must be a number >= 0"
 
 
-def _prepare_cknna(X: torch.Tensor, *, k: int, neighbors: str, estimator: str, **_: object) -> KNNState:
+def _prepare_cknna(X: torch.Tensor, *, k: int, neighbors: str, estimator: str, form: str, **_: object) -> KNNState:
     n = X.shape[0]
-    if n < 4 and estimator == "unbiased":
+    if n < 4 and estimator == "unbiased" and form == "platonic":
         raise ReprlabError(
             f"cknna with the unbiased HSIC estimator divides by n(n-3) and needs at least 4 stimuli; got n={n}."
         )
     if k < 2:
         raise ReprlabError(f"cknna needs k >= 2 (as platonic-rep); got k={k}.")
     Z = _features(X, neighbors)
-    idx, val = nearest_neighbors(Z, k, "inner_product", include_self=estimator == "biased")
+    include_self = form == "platonic" and estimator == "biased"
+    idx, val = nearest_neighbors(Z, k, "inner_product", include_self=include_self)
+    if form == "paper":  # centre each kernel row on its mean over all n stimuli: K_ij - z_i . mean(z)
+        val = val - (Z @ Z.mean(dim=0))[:, None]
     return KNNState(idx, val=val)
 
 
@@ -530,12 +534,17 @@ def _sparse_hsic(
         "neighbors": _neighbors_param(("cosine", "inner_product")),
         "estimator": Param("unbiased", choices=("unbiased", "biased"), doc="HSIC estimator: unbiased (Song), biased"),
         "eps": Param(0.0, check=_nonneg, doc="added to the denominator (platonic-rep uses 1e-6)"),
+        "form": Param(
+            "platonic",
+            choices=("platonic", "paper"),
+            doc="platonic: HSIC of masked kernels (platonic-rep code); paper: row-centred masked alignment (eq.)",
+        ),
     },
     larger_is_similar=True,
     is_metric=False,
     symmetric=False,
     invariances=_COSINE_ONLY,
-    range=(-1.0, 1.0),
+    range=(-math.inf, math.inf),
     references=(
         _KNN_REFS_PLATONIC,
         (
@@ -550,10 +559,18 @@ def _sparse_hsic(
             True,
             False,
             _COSINE_ONLY,
-            (-1.0, 1.0),
+            (-math.inf, math.inf),
             "kernel = raw inner products; scaling multiplies K by c^2, which cancels when eps = 0",
         ),
-        Variant({"estimator": "biased"}, True, False, _COSINE_ONLY, (-1.0, 1.0)),
+        Variant({"estimator": "biased"}, True, False, _COSINE_ONLY, (-math.inf, math.inf)),
+        Variant(
+            {"form": "paper"},
+            True,
+            False,
+            _COSINE_ONLY,
+            (-1.0, 1.0),
+            "the paper's row-centred alignment: symmetric and in [-1, 1] by Cauchy-Schwarz",
+        ),
     ),
     prepare=_prepare_cknna,
 )
@@ -565,23 +582,32 @@ def cknna(
     neighbors: str = "cosine",
     estimator: str = "unbiased",
     eps: float = 0.0,
+    form: str = "platonic",
 ) -> torch.Tensor:
     """Centered kernel nearest-neighbour alignment (Huh et al. 2024).
 
     ``K = Z_X Z_X^T`` and ``L = Z_Y Z_Y^T`` are uncentred inner-product kernels (``Z`` = unit rows for
     ``neighbors="cosine"``, the rows as given for ``"inner_product"``). ``M_K[i, j] = 1`` when ``j`` is
-    among the k largest entries of row i of K (the diagonal excluded for the unbiased estimator and
-    competing for the biased one, as platonic-rep), likewise ``M_L``. With ``M = M_K * M_L``:
+    among the k largest entries of row i of K, likewise ``M_L``, and ``M = M_K * M_L`` (mutual pairs).
+
+    ``form="platonic"`` (default; platonic-rep's code, which produced the paper's numbers): the diagonal is
+    excluded from the top-k for the unbiased estimator and competes for the biased one, and
 
         sim(K, L) = HSIC(M * K, M * L),   CKNNA = sim(K, L) / (sqrt(sim(K, K) sim(L, L)) + eps)
 
-    where ``sim(K, K)`` uses ``M_K`` alone. HSIC is Song et al.'s unbiased estimator (default) or the
-    biased ``tr(A H B H)``. The masked matrices are not symmetric, so the unbiased value can differ
-    slightly between ``cknna(X, Y)`` and ``cknna(Y, X)`` (``1^T A B 1`` is not symmetric in A, B); the
-    measure is declared asymmetric. Computed on the sparse n x k supports, never an n x n matrix.
+    with ``sim(K, K)`` on ``M_K`` alone; HSIC is Song et al.'s unbiased estimator (default) or the biased
+    ``tr(A H B H)``, applied to the masked, NON-symmetric matrices. Hence this form is not symmetric
+    (``1^T A B 1`` and, on small samples, the whole value change when X and Y swap, by up to tenths when
+    k is a large fraction of n) and not bounded by 1 (the numerator and denominator use different masks).
+    The property declarations say so (asymmetric, unbounded range).
 
-    ``eps=1e-6`` reproduces platonic-rep's value. Raises when ``sim(K, K) sim(L, L) <= 0`` (the
-    normalisation is then undefined).
+    ``form="paper"``: the paper's definition, ``Align(K, L) = sum_i sum_{j != i} M_ij (K_ij - E_l K_il)
+    (L_ij - E_l L_il)`` with row means over all n stimuli, ``CKNNA = Align(K, L) / (sqrt(Align_{M_K}(K, K)
+    Align_{M_L}(L, L)) + eps)``: symmetric and in [-1, 1] (Cauchy-Schwarz, since M is inside M_K and M_L).
+    ``estimator`` does not apply to it.
+
+    ``eps=1e-6`` reproduces platonic-rep's value. Computed on the sparse n x k supports, never an n x n
+    matrix. Raises when the normalisation is not positive.
     """
     n, kk = X.idx.shape
     rows = torch.arange(n, device=X.idx.device).repeat_interleave(kk)
@@ -593,14 +619,18 @@ def cknna(
     # L[i, j] for shared j: take Y's value at the matching position (the lists hold distinct indices).
     pos = idx_match.to(torch.int8).argmax(dim=2).reshape(-1)
     ly = vy.reshape(n, kk).gather(1, pos.reshape(n, kk)).reshape(-1)
-    sim_kl = _sparse_hsic(rows[shared], cx[shared], vx[shared], ly[shared], n, estimator)
-    sim_kk = _sparse_hsic(rows, cx, vx, vx, n, estimator)
-    sim_ll = _sparse_hsic(rows, cy, vy, vy, n, estimator)
+    if form == "paper":  # the values are already row-centred
+        sim_kl = (vx[shared] * ly[shared]).sum()
+        sim_kk, sim_ll = (vx * vx).sum(), (vy * vy).sum()
+    else:
+        sim_kl = _sparse_hsic(rows[shared], cx[shared], vx[shared], ly[shared], n, estimator)
+        sim_kk = _sparse_hsic(rows, cx, vx, vx, n, estimator)
+        sim_ll = _sparse_hsic(rows, cy, vy, vy, n, estimator)
     den = sim_kk * sim_ll
     if not float(den) > 0.0:
         raise ReprlabError(
-            f"cknna is undefined here: the masked self-similarities HSIC(M_K*K, M_K*K) = {float(sim_kk):.3g} "
-            f"and HSIC(M_L*L, M_L*L) = {float(sim_ll):.3g} must both be positive. Use more neighbours (k) "
-            "or estimator='biased'."
+            f"cknna is undefined here: the masked self-similarities sim(K, K) = {float(sim_kk):.3g} and "
+            f"sim(L, L) = {float(sim_ll):.3g} must both be positive (a kernel is 0 or constant on the "
+            "neighbour pairs). Use more neighbours (k), estimator='biased' or form='paper'."
         )
     return sim_kl / (torch.sqrt(den) + eps)
