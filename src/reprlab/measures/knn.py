@@ -25,9 +25,10 @@ exact duplicate row is a genuine neighbour at distance 0 (ReSi drops the first r
 instead, which with duplicate rows may drop the twin and keep the point itself: oracle README bug 4;
 reprlab does not reproduce that).
 
-Neighbour search is a blocked top-k: rows are processed ``block`` at a time against all n rows
-(``torch.topk``, never a full sort), so memory is one block x n similarity matrix plus the n x k index
-table. The index tables are the per-representation work (``prepare``).
+Neighbour search is a tiled top-k: the symmetric similarity matrix is visited in square tiles on and
+above the diagonal (half the products), each tile's ``torch.topk`` (never a full sort) serving its rows
+and its columns, merged into running n x k lists; memory is one tile plus the n x k tables. The index
+tables are the per-representation work (``prepare``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from .._registry import Param, Variant, register
 from ..errors import ReprlabError
 
 NEIGHBORS = ("cosine", "inner_product", "euclidean")
-_BLOCK_BYTES = 32 * 2**20  # one block x n similarity matrix stays below this size
+_BLOCK_BYTES = 32 * 2**20  # one tile of the similarity matrix stays below this size
 _PAIR_ELEMS = 2**22  # rows x k x k comparisons per chunk in the pair cores
 
 _COSINE_ONLY = frozenset({"permutation", "orthogonal", "isotropic_scaling"})
@@ -97,10 +98,19 @@ def _features(X: torch.Tensor, neighbors: str) -> torch.Tensor:
     return X
 
 
-def _block_rows(n: int, itemsize: int, block: int | None) -> int:
+def _tile_side(n: int, itemsize: int, block: int | None) -> int:
     if block is not None:
         return max(1, min(n, block))
-    return max(1, min(n, _BLOCK_BYTES // max(1, n * itemsize)))
+    return max(1, min(n, math.isqrt(_BLOCK_BYTES // itemsize)))
+
+
+def _merge(val: torch.Tensor, idx: torch.Tensor, r0: int, v: torch.Tensor, i: torch.Tensor, k: int) -> None:
+    """Merge candidate neighbours (v, i) of rows r0.. into the running top-k lists, in place."""
+    r1 = r0 + v.shape[0]
+    allv = torch.cat([val[r0:r1], v], dim=1)
+    alli = torch.cat([idx[r0:r1], i], dim=1)
+    best, pos = torch.topk(allv, k, dim=1, largest=True, sorted=True)
+    val[r0:r1], idx[r0:r1] = best, alli.gather(1, pos)
 
 
 def nearest_neighbors(
@@ -117,27 +127,36 @@ def nearest_neighbors(
     ``inner_product`` the scores are the cosine similarities / inner products; for ``euclidean`` they
     are ``-|x_i - x_j|^2`` (larger = nearer). The row itself is excluded by index unless
     ``include_self`` (then it competes like any other row, as in platonic-rep's biased ``cknna``).
-    Work is done ``block`` rows at a time (default: a block x n matrix of at most 32 MiB).
+
+    The n x n similarity matrix is never formed: it is visited in square tiles of side ``block``
+    (default: 32 MiB per tile), only on and above the diagonal since ``z_i . z_j`` is symmetric; each
+    tile's top-k serves its rows and (transposed) its columns and is merged into running n x k lists.
+    Half the products of a full matrix, and ``torch.topk`` instead of any sort.
     """
     n = X.shape[0]
     _check_k(n, k, "the neighbour search", allow_self=include_self)
     Z = _features(X, neighbors)
     sq = (Z * Z).sum(1) if neighbors == "euclidean" else None
-    b = _block_rows(n, Z.element_size(), block)
-    idx = torch.empty((n, k), dtype=torch.long, device=X.device)
-    val = torch.empty((n, k), dtype=X.dtype, device=X.device)
-    for r0 in range(0, n, b):
-        r1 = min(n, r0 + b)
-        S = Z[r0:r1] @ Z.T
-        if sq is not None:  # -|zi - zj|^2 = 2 zi.zj - |zj|^2 - |zi|^2; the last term is added back below
-            S.mul_(2.0).sub_(sq[None, :])
-        if not include_self:
-            rows = torch.arange(r1 - r0, device=X.device)
-            S[rows, rows + r0] = -torch.inf
-        v, i = torch.topk(S, k, dim=1, largest=True, sorted=True)
-        if sq is not None:
-            v = (v - sq[r0:r1, None]).clamp_max_(0.0)
-        idx[r0:r1], val[r0:r1] = i, v
+    b = _tile_side(n, Z.element_size(), block)
+    val = torch.full((n, k), -torch.inf, dtype=X.dtype, device=X.device)
+    idx = torch.zeros((n, k), dtype=torch.long, device=X.device)
+    for i0 in range(0, n, b):
+        i1 = min(n, i0 + b)
+        for j0 in range(i0, n, b):
+            j1 = min(n, j0 + b)
+            G = Z[i0:i1] @ Z[j0:j1].T
+            # rows i0..i1 against columns j0..j1 (Euclidean: 2 zi.zj - |zj|^2; |zi|^2 is added back below)
+            A = 2.0 * G - sq[None, j0:j1] if sq is not None else G
+            if j0 == i0 and not include_self:  # a diagonal tile: G is not needed again
+                A.fill_diagonal_(-torch.inf)
+            v, i = torch.topk(A, min(k, j1 - j0), dim=1, largest=True, sorted=False)
+            _merge(val, idx, i0, v, i + j0, k)
+            if j0 != i0:  # the same products serve rows j0..j1 against columns i0..i1
+                B = 2.0 * G - sq[i0:i1, None] if sq is not None else G
+                v, i = torch.topk(B, min(k, i1 - i0), dim=0, largest=True, sorted=False)
+                _merge(val, idx, j0, v.T, i.T + i0, k)
+    if sq is not None:
+        val = (val - sq[:, None]).clamp_max_(0.0)
     return idx, val
 
 
