@@ -60,7 +60,7 @@ def test_resi_cosine_neighbours(measure_id, name):
         assert_oracle(getattr(rl.measures, name)(X, Y, k=10), rec)
 
 
-def _brute_neighbours(X: np.ndarray, k: int, neighbors: str) -> np.ndarray:
+def _brute_neighbours(X: np.ndarray, k: int, neighbors: str, include_self: bool = False) -> np.ndarray:
     """Reference: full similarity matrix, self excluded by index, stable full sort (tests only)."""
     if neighbors == "cosine":
         Z = l2_rows(X)
@@ -69,17 +69,21 @@ def _brute_neighbours(X: np.ndarray, k: int, neighbors: str) -> np.ndarray:
         S = X @ X.T
     else:
         S = -((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)
-    np.fill_diagonal(S, -np.inf)
+    if not include_self:
+        np.fill_diagonal(S, -np.inf)
     return np.argsort(-S, axis=1, kind="stable")[:, :k]
 
 
 @pytest.mark.parametrize("neighbors", ["cosine", "inner_product", "euclidean"])
 @pytest.mark.parametrize("block", [None, 1, 7, 64])
-def test_blocked_topk_equals_full_sort(neighbors, block):
+def test_tiled_topk_equals_full_sort(neighbors, block):
+    """Tiles of any side (1: every pair its own tile; 7: ragged last tile) give the full-sort lists."""
     g = np.random.default_rng(0)
     X = g.normal(size=(53, 6)) + 0.5
+    for include_self in (False, True):
+        idx, _ = nearest_neighbors(torch.tensor(X), 6, neighbors, block=block, include_self=include_self)
+        np.testing.assert_array_equal(idx.numpy(), _brute_neighbours(X, 6, neighbors, include_self))
     idx, val = nearest_neighbors(torch.tensor(X), 6, neighbors, block=block)
-    np.testing.assert_array_equal(idx.numpy(), _brute_neighbours(X, 6, neighbors))
     assert bool((val[:, :-1] >= val[:, 1:]).all()), "neighbours are ordered nearest first"
     if neighbors == "euclidean":
         d2 = ((X - X[idx[:, 0].numpy()]) ** 2).sum(1)
@@ -296,6 +300,9 @@ def test_compare_all_prepares_once_and_agrees():
 def test_errors():
     g = np.random.default_rng(8)
     X = g.normal(size=(10, 3))
+    assert rl.compare(X, g.normal(size=(10, 2)), "mutual_knn", k=9) == 1.0  # k = n - 1: everyone else
+    idx, _ = nearest_neighbors(torch.tensor(X), 9, block=1)
+    assert all(set(row) == set(range(10)) - {i} for i, row in enumerate(idx.tolist()))
     with pytest.raises(ReprlabError, match=r"`k`=10 is too large .* n=10 stimuli.*at most 9 \(k < n\)"):
         rl.compare(X, X, "mutual_knn")
     with pytest.raises(ReprlabError, match=r"`k`=12 is too large"):
