@@ -327,3 +327,16 @@ def test_errors():
         rl.compare(dup, dup, "second_order_cosine", k=2)
     with pytest.raises(ReprlabError, match="cknna is undefined here"):
         rl.compare(np.eye(8), X[:8], "cknna", k=2)  # orthogonal rows: the masked kernel is 0
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_neighbour_lists_match_sklearn_on_fresh_data(metric):
+    """Without duplicate rows sklearn's k+1 neighbours minus the first (the point itself) are the lists."""
+    from sklearn.neighbors import NearestNeighbors
+
+    g = np.random.default_rng(11)
+    X = g.normal(size=(120, 9)) + 0.3
+    _, want = NearestNeighbors(n_neighbors=8, metric=metric).fit(X).kneighbors(X)
+    assert (want[:, 0] == np.arange(120)).all()
+    idx, _ = nearest_neighbors(torch.tensor(X), 7, metric)
+    np.testing.assert_array_equal(idx.numpy(), want[:, 1:])
