@@ -92,8 +92,22 @@ def _pwcca_formula(X, Y):
 
 
 @pytest.mark.parametrize("measure_id", ["cca.pwcca.args=XY", "cca.pwcca.args=YX"])
+def test_pwcca_google_weights_reproduce_resi(measure_id):
+    """pwcca_weights='google' reproduces Google svcca's compute_pwcca as copied into ReSi."""
+    for rec in oracle_records(measure_id):
+        A, B = oracle_inputs(rec)
+        assert_oracle(rl.measures.cca(A, B, summary="pwcca", pwcca_weights="google"), rec)
+
+
+def test_pwcca_google_weights_refuse_wider_first_argument():
+    g = np.random.default_rng(2)
+    with pytest.raises(ReprlabError, match=r"pwcca_weights='google' is defined only when X has at most .* 6 > 4"):
+        rl.measures.cca(g.normal(size=(30, 6)), g.normal(size=(30, 4)), summary="pwcca", pwcca_weights="google")
+
+
+@pytest.mark.parametrize("measure_id", ["cca.pwcca.args=XY", "cca.pwcca.args=YX"])
 def test_pwcca_follows_morcos_definition(measure_id):
-    """The correct PWCCA on the oracle inputs (ReSi's values are not reproduced: see the cca docstring)."""
+    """The default PWCCA on the oracle inputs is Morcos et al.'s definition (module docstring)."""
     for rec in oracle_records(measure_id):
         A, B = oracle_inputs(rec)
         got = rl.measures.cca(A, B, summary="pwcca")

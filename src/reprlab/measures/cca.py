@@ -35,7 +35,13 @@ results differ on purpose:
   singular vectors of the WHITENED cross-covariance applied to unwhitened data, adds each unit's
   mean to a canonical direction, and orthonormalises with QR: its value changes with the arbitrary
   signs LAPACK gives the singular vectors, and it fails (IndexError) when d1 > d2. reprlab
-  implements Morcos et al.'s definition (weights from the canonical variates of X, for any widths).
+  implements Morcos et al.'s definition (weights from the canonical variates of X, for any widths)
+  by default; ``pwcca_weights="google"`` reproduces the reference implementation exactly (same
+  LAPACK singular vectors), for d1 <= d2 only, so published numbers computed with it can be
+  matched. Its steps: covariances by ``np.cov`` scaled by their largest entry, ``u`` the left
+  singular vectors of ``Sxx^-1/2 Sxy Syy^-1/2`` (pseudo-inverse square roots), directions
+  ``u^T (X - m)^T + m`` with ``m`` the unit means, ``P`` = Q of their QR, weights
+  ``sum_t |P^T X^T|`` on the raw (uncentred) activity.
 """
 
 from __future__ import annotations
@@ -68,6 +74,11 @@ PARAMS = {
     "summary": Param("mean_rho", choices=SUMMARIES, doc="mean_rho, mean_r2, svcca, or pwcca (weights by X)"),
     "var_kept": Param(0.99, check=_var_kept, doc="svcca: keep the fewest PCs explaining this variance fraction"),
     "dims": Param(None, check=_dims, doc="svcca: keep exactly this many PCs (overrides var_kept); None: use var_kept"),
+    "pwcca_weights": Param(
+        "canonical_variates",
+        choices=("canonical_variates", "google"),
+        doc="pwcca: Morcos et al.'s weights, or 'google' reproducing Google svcca / ReSi (d1 <= d2)",
+    ),
 }
 
 
@@ -77,6 +88,7 @@ class CCAState:
 
     U: torch.Tensor
     Xc: torch.Tensor
+    mean: torch.Tensor
 
 
 def _basis(Xc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,7 +119,7 @@ def _prepare(X: torch.Tensor, *, summary: str, var_kept: float, dims: int | None
             k = int((frac < var_kept - 1e-12).sum()) + 1
             k = min(k, U.shape[1])
         U = U[:, :k]
-    return CCAState(U, Xc)
+    return CCAState(U, Xc, X.mean(dim=0))
 
 
 def _warn_degenerate(rx: int, ry: int, n: int, stacklevel: int) -> None:
@@ -149,8 +161,8 @@ _ALL = frozenset({"permutation", "orthogonal", "isotropic_scaling", "translation
         ),
         (
             "matches: ReSi/Google svcca get_cca_similarity (canonical correlations, mean_rho, mean_r2); "
-            "ReSi SVCCA only with dims=1 (its k selection keeps one component); ReSi PWCCA not reproduced "
-            "(sign-dependent, see the module docstring)"
+            "ReSi SVCCA only with dims=1 (its k selection keeps one component); ReSi/Google PWCCA with "
+            "pwcca_weights='google'"
         ),
     ),
     summary="Canonical correlation analysis: mean canonical correlation, mean R^2, SVCCA or PWCCA",
@@ -182,6 +194,7 @@ def cca(
     summary: str = "mean_rho",
     var_kept: float = 0.99,
     dims: int | None = None,
+    pwcca_weights: str = "canonical_variates",
 ) -> float:
     """Summary of the canonical correlations between ``X`` (n, d1) and ``Y`` (n, d2).
 
@@ -197,6 +210,9 @@ def cca(
         reaches this fraction of the total (default 0.99).
     dims : int, optional
         SVCCA: keep exactly this many components (at most the rank); overrides ``var_kept``.
+    pwcca_weights : {"canonical_variates", "google"}
+        PWCCA weights: Morcos et al.'s definition (default), or ``"google"``, the reference
+        implementation of Google's svcca (and ReSi), reproduced exactly; defined for d1 <= d2 only.
 
     Returns
     -------
@@ -209,10 +225,43 @@ def cca(
         rho = _correlations(X, Y)
         return (rho * rho).mean() if summary == "mean_r2" else rho.mean()
     _warn_degenerate(X.U.shape[1], Y.U.shape[1], X.U.shape[0], 5)
+    if pwcca_weights == "google":
+        return _pwcca_google(X, Y)
     A, rho, _ = torch.linalg.svd(X.U.T @ Y.U, full_matrices=False)
     H = X.U @ A  # unit-norm canonical variates of X, one column per correlation
     weights = (H.T @ X.Xc).abs().sum(1)
     return (weights * rho.clamp(0.0, 1.0)).sum() / weights.sum()
+
+
+def _inv_sqrt_psd(S: np.ndarray) -> np.ndarray:
+    """``pinv(S)^(1/2)`` through the symmetric eigendecomposition of the pseudo-inverse."""
+    w, V = np.linalg.eigh(np.linalg.pinv(S))
+    return (V * np.sqrt(np.clip(w, 0.0, None))) @ V.T
+
+
+def _pwcca_google(X: CCAState, Y: CCAState) -> float:
+    """PWCCA as Google svcca's ``compute_pwcca`` (epsilon=0) computes it; see the module docstring.
+
+    The value depends on the signs LAPACK gives the singular vectors, so this one path runs in NumPy
+    (whose LAPACK the reference used) on CPU float64, not in torch.
+    """
+    d1, d2, n = X.Xc.shape[1], Y.Xc.shape[1], X.Xc.shape[0]
+    if d1 > d2:
+        raise ReprlabError(
+            f"pwcca_weights='google' is defined only when X has at most as many units as Y (got {d1} > {d2}): "
+            "the reference implementation's other branch indexes the wrong array. Swap the arguments, or use "
+            "the default pwcca_weights='canonical_variates', which is defined for any widths."
+        )
+    Xc, Yc = X.Xc.cpu().double().numpy(), Y.Xc.cpu().double().numpy()
+    mean = X.mean.cpu().double().numpy()
+    sxx, syy, sxy = Xc.T @ Xc / (n - 1), Yc.T @ Yc / (n - 1), Xc.T @ Yc / (n - 1)
+    xmax, ymax = np.abs(sxx).max(), np.abs(syy).max()
+    arr = _inv_sqrt_psd(sxx / xmax) @ (sxy / np.sqrt(xmax * ymax)) @ _inv_sqrt_psd(syy / ymax)
+    u, rho, _ = np.linalg.svd(arr)
+    dirns = u.T @ Xc.T + mean[:, None]
+    P, _ = np.linalg.qr(dirns.T)
+    weights = np.abs(P.T @ (Xc + mean)).sum(1)
+    return float((weights * np.abs(rho)).sum() / weights.sum())
 
 
 def canonical_correlations(X, Y, *, dtype=None, device=None) -> np.ndarray:
@@ -225,7 +274,7 @@ def canonical_correlations(X, Y, *, dtype=None, device=None) -> np.ndarray:
     """
     Xt, Yt = as_tensor(X, "X", dtype=dtype, device=device), as_tensor(Y, "Y", dtype=dtype, device=device)
     check_same_rows(Xt, Yt)
-    params = {"summary": "mean_rho", "var_kept": 0.99, "dims": None}
+    params = {"summary": "mean_rho", "var_kept": 0.99, "dims": None, "pwcca_weights": "canonical_variates"}
     rho = _correlations(_prepare(Xt, **params), _prepare(Yt, **params))
     return rho.cpu().numpy()
 
