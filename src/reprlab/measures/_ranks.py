@@ -26,46 +26,43 @@ except ImportError:  # pragma: no cover - depends on the SciPy version
 RANK_METHODS = ("average", "min", "max", "dense", "ordinal")
 
 
-def argsort(v: torch.Tensor, stable: bool = False) -> torch.Tensor:
-    """Indices that sort the 1-D tensor ``v`` (NumPy's SIMD sort on CPU, ``torch.sort`` elsewhere)."""
-    if v.device.type == "cpu":
-        return torch.from_numpy(np.argsort(v.detach().numpy(), kind="stable" if stable else None))
-    return torch.sort(v, stable=True).indices
+def rankdata_np(x: np.ndarray, method: str = "average") -> np.ndarray:
+    """Ranks (from 1, float64) of a 1-D NumPy array, ties as ``scipy.stats.rankdata``; one sort, and
+    nothing more for a vector without ties."""
+    m = x.size
+    order = np.argsort(x, kind="stable" if method == "ordinal" else None)
+    xs = x[order]
+    out = np.empty(m, dtype=np.float64)
+    new = np.empty(m, dtype=bool)
+    new[:1] = True
+    np.not_equal(xs[1:], xs[:-1], out=new[1:])
+    if method == "ordinal" or new.all():
+        out[order] = np.arange(1, m + 1, dtype=np.float64)
+        return out
+    gid = np.cumsum(new) - 1  # tie-group id of each sorted entry
+    if method == "dense":
+        out[order] = gid + 1.0
+        return out
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], m)  # exclusive
+    per_group = {"min": starts + 1.0, "max": ends * 1.0}.get(method)
+    if per_group is None:
+        per_group = (starts + 1 + ends) / 2.0
+    out[order] = per_group[gid]
+    return out
 
 
 def rankdata(v: torch.Tensor, method: str = "average") -> torch.Tensor:
-    """Ranks of the entries of each row of ``v`` (1-D or 2-D), from 1, ties as ``scipy.stats.rankdata``.
+    """Ranks of the entries of each row of ``v`` (1-D or 2-D), from 1, ties as ``scipy.stats.rankdata``
+    (``average``: the mean rank of a tie group; ``min`` / ``max``; ``dense``: 1, 2, ... over distinct
+    values; ``ordinal``: the position in a stable sort). Returned in ``v``'s dtype and device.
 
-    ``average``: tied entries get the mean of their ranks; ``min`` / ``max``: the lowest / highest;
-    ``dense``: 1, 2, ... over distinct values; ``ordinal``: the position in a stable sort.
-    Returned in ``v``'s floating dtype. One sort per row; a row without ties needs nothing more.
+    The sort runs in NumPy on the CPU: its SIMD argsort is 2-4x faster than ``torch.sort`` on CPU, and
+    ranking is a per-RDM step (never per pair).
     """
-    if v.ndim == 2:
-        return torch.stack([rankdata(row, method) for row in v]) if v.shape[0] else v.clone()
-    m = v.numel()
-    order = argsort(v, stable=method == "ordinal")
-    sv = v[order]
-    pos = torch.arange(1, m + 1, dtype=v.dtype, device=v.device)
-    out = torch.empty_like(v)
-    new = torch.ones(m, dtype=torch.bool, device=v.device)
-    new[1:] = sv[1:] != sv[:-1]
-    if method == "ordinal" or bool(new.all()):
-        out[order] = pos
-        return out
-    gid = torch.cumsum(new.long(), 0) - 1  # tie-group id of each sorted entry
-    if method == "dense":
-        out[order] = (gid + 1).to(v.dtype)
-        return out
-    starts = torch.nonzero(new).flatten()
-    ends = torch.cat([starts[1:], torch.tensor([m], device=v.device)])  # exclusive
-    if method == "min":
-        per_group = (starts + 1).to(v.dtype)
-    elif method == "max":
-        per_group = ends.to(v.dtype)
-    else:
-        per_group = (starts + 1 + ends).to(v.dtype) / 2
-    out[order] = per_group[gid]
-    return out
+    x = v.detach().cpu().numpy()
+    r = np.stack([rankdata_np(row, method) for row in x]) if x.ndim == 2 else rankdata_np(x, method)
+    return torch.from_numpy(r).to(dtype=v.dtype, device=v.device)
 
 
 def tie_pairs(counts: np.ndarray) -> int:

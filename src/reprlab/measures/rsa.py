@@ -91,7 +91,6 @@ COMPARATORS = (
 )
 TRANSFORMS = ("rank", "sqrt", "minmax", "geotopological", "geodesic")
 _INNER_PRODUCT = ("cosine", "pearson", "spearman", "rho_a", "whitened_cosine", "whitened_pearson")
-_NEEDS_VARIATION = ("pearson", "spearman", "kendall_tau_b", "whitened_pearson")
 
 
 # --------------------------------------------------------------------------------------------- RDM
@@ -176,6 +175,14 @@ class RDM:
         self.n_conditions = n
         self.method = method
         self.labels = np.arange(n) if labels is None else check_labels(labels, n, "labels")
+
+    @classmethod
+    def _from_condensed(cls, v: torch.Tensor, n: int, method: str | None, labels: Any) -> RDM:
+        """An RDM from a checked condensed tensor (internal: no copies, no re-validation)."""
+        self = cls.__new__(cls)
+        self.tensor, self.n_conditions, self.method = v, n, method
+        self.labels = np.arange(n) if labels is None else np.asarray(labels)
+        return self
 
     @property
     def condensed(self) -> np.ndarray:
@@ -384,7 +391,7 @@ def rdm(
     v, labels = _rdm_core(
         Xt, method, conditions, runs, noise, normalize, remove_mean, prior_lambda, prior_weight, cv_average
     )
-    return RDM(v, method=method, labels=labels)
+    return RDM._from_condensed(v, len(labels), method, labels)
 
 
 # -------------------------------------------------------------------------------------- transforms
@@ -534,10 +541,11 @@ def rdm_transform(
         disconnected=disconnected,
     )
     if isinstance(D, RDM):
-        return RDM(_transform_vec(D.tensor, D.n_conditions, kind, **kw), method=f"{kind}({D.method})", labels=D.labels)
+        out = _transform_vec(D.tensor, D.n_conditions, kind, **kw)
+        return RDM._from_condensed(out, D.n_conditions, f"{kind}({D.method})", D.labels)
     V, n, single = _as_stack(D, "D")
     out = torch.stack([_transform_vec(v, n, kind, **kw) for v in V])
-    return RDM(out[0], method=kind) if single else out.cpu().numpy()
+    return RDM._from_condensed(out[0], n, kind, None) if single else out.cpu().numpy()
 
 
 # ------------------------------------------------------------------------------------- comparators
@@ -604,9 +612,9 @@ def _unit_rows(Z: torch.Tensor, method: str, what: str) -> torch.Tensor:
     if bool((norms == 0).any()):
         i = int(torch.nonzero(norms == 0)[0])
         raise ReprlabError(
-            f"RDM {i} is {what}, so the {method!r} comparison (a correlation / cosine) is undefined. "
-            "A constant RDM carries no ordering: check the representation (constant or duplicated rows), or "
-            "use rho_a / kendall_tau_a, which give 0 for it."
+            f"An RDM (index {i} of its stack) is {what}, so the {method!r} comparison (a correlation / cosine) "
+            "is undefined (rsatoolbox returns 0 here). A constant RDM carries no ordering: check the "
+            "representation (constant or duplicated rows), or use rho_a / kendall_tau_a, which give 0 for it."
         )
     return Z / norms[:, None]
 
@@ -630,15 +638,11 @@ def prepare_rdms(V: torch.Tensor, n: int, method: str) -> CompareState:
         )
     k, m = V.shape
     st = CompareState(method, k, m, n)
-    if method in _NEEDS_VARIATION or method == "spearman":
-        const = (V == V[:, :1]).all(1)
-        if bool(const.any()):
-            raise ReprlabError(
-                f"RDM {int(torch.nonzero(const)[0])} is constant (all dissimilarities equal), so the {method!r} "
-                "correlation is undefined. Use rho_a or kendall_tau_a, which give 0 for a constant RDM, or check "
-                "the representation (constant or duplicated rows)."
-            )
-    if bool(torch.isinf(V).any()):
+    if method in ("pearson", "whitened_pearson"):  # exact test: V - mean(V) of a constant V need not be 0
+        lo, hi = torch.aminmax(V, dim=1)
+        if bool((lo == hi).any()):
+            _unit_rows(torch.where((lo == hi)[:, None], 0.0, 1.0).to(V.dtype), method, "constant")
+    if not bool(torch.isfinite(V).all()):
         raise ReprlabError("The RDM has infinite dissimilarities (e.g. a disconnected geodesic transform).")
     if method == "cosine":
         st.Z = _unit_rows(V, method, "all zero")
@@ -658,7 +662,9 @@ def prepare_rdms(V: torch.Tensor, n: int, method: str) -> CompareState:
             tot = m * (m - 1) // 2
             for i, p in enumerate(st.tau):
                 if p.ties == tot:
-                    raise ReprlabError(f"RDM {i} is constant, so Kendall's tau-b is undefined (0/0).")
+                    raise ReprlabError(
+                        f"An RDM (index {i} of its stack) is constant, so Kendall's tau-b is undefined (0/0)."
+                    )
     elif method in ("whitened_cosine", "whitened_pearson"):
         W = V - V.mean(1, keepdim=True) if method == "whitened_pearson" else V
         st.Z = _unit_rows(_double_centred(W, n), method, "all zero" if method == "whitened_cosine" else "constant")
@@ -670,8 +676,8 @@ def prepare_rdms(V: torch.Tensor, n: int, method: str) -> CompareState:
             tr = torch.trace(G)
             if method == "bures" and not bool(tr > 0):
                 raise ReprlabError(
-                    f"RDM {i} has a second moment G = -HDH/2 with trace {float(tr):.3g} <= 0, so the Bures "
-                    "similarity (divided by sqrt(tr G1 tr G2)) is undefined."
+                    f"An RDM (index {i} of its stack) has a second moment G = -HDH/2 with trace {float(tr):.3g} "
+                    "<= 0, so the Bures similarity (divided by sqrt(tr G1 tr G2)) is undefined."
                 )
             st.mats.append((Gs, tr))
     else:  # riemannian, neg_riemannian
