@@ -549,3 +549,16 @@ def test_copy_of_state_is_independent():
     st_ = rsa_mod.prepare_rdms(rl.RDM(np.arange(10.0)).tensor[None], 5, "kendall_tau_a")
     dup = copy.deepcopy(st_)
     assert float(rsa_mod.compare_states(st_, dup)[0, 0]) == 1.0
+
+
+def test_batched_core_keeps_asymmetric_riemannian_unmirrored():
+    g = np.random.default_rng(6)
+    layers = [g.normal(size=(7, 10)) for _ in range(3)]
+    m, p = _registry.resolve("rsa", {"rdm": "sqeuclidean", "compare": "riemannian"})
+    states = [m.prepare_one(m.check_input(x, "X", None, None), p) for x in layers]
+    got = m.extras["core_matrix"](states, states, **p)
+    for i in range(3):
+        for j in range(3):
+            want = rl.measures.rsa(layers[i], layers[j], rdm="sqeuclidean", compare="riemannian")
+            assert got[i, j] == pytest.approx(want, rel=1e-9)
+    assert got[0, 1] != pytest.approx(got[1, 0], rel=1e-9)

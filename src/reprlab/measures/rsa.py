@@ -924,14 +924,24 @@ def rsa(
 
 def _core_matrix(A: Sequence[CompareState], B: Sequence[CompareState], **params: Any) -> np.ndarray:
     """All pairs of prepared representations at once: one matrix product for the inner-product comparators
-    (stacking every prepared RDM), one discordant-pair count per pair for Kendall's tau."""
+    (stacking every prepared RDM), one discordant-pair count per pair for Kendall's tau. Pass the same list
+    as ``A`` and ``B`` for all pairs within one set: each unordered pair is then computed once (except for
+    the asymmetric Riemannian comparators)."""
     if not A or not B:
         return np.zeros((len(A), len(B)))
     if A[0].method in _INNER_PRODUCT:
         SA = CompareState(A[0].method, len(A), A[0].n_pairs, A[0].n_conditions, torch.cat([s.Z for s in A]), A[0].scale)
         SB = CompareState(B[0].method, len(B), B[0].n_pairs, B[0].n_conditions, torch.cat([s.Z for s in B]), B[0].scale)
         return compare_states(SA, SB).cpu().numpy().astype(np.float64)
-    return np.array([[float(compare_states(a, b)[0, 0]) for b in B] for a in A])
+    out = np.empty((len(A), len(B)))
+    within = A is B and A[0].method not in ("riemannian", "neg_riemannian")  # symmetric: each pair once
+    for i, a in enumerate(A):
+        for j, b in enumerate(B):
+            if within and j < i:
+                out[i, j] = out[j, i]
+            else:
+                out[i, j] = float(compare_states(a, b)[0, 0])
+    return out
 
 
 _REGISTRY["rsa"].extras["core_matrix"] = _core_matrix
