@@ -72,7 +72,8 @@ def _cmd_measures(args: argparse.Namespace) -> int:
                 i.family,
                 "larger" if i.larger_is_similar else "smaller",
                 "yes" if i.is_metric or any(v.is_metric for v in i.variants) else "no",
-                "yes" if i.symmetric else "no",
+                ("yes" if i.symmetric else "no")
+                + "".join(f" (not {k}={'/'.join(map(str, v))})" for k, v in i.asymmetric_when.items()),
                 f"[{lo:.3g}, {hi:.3g}]",
                 ", ".join(sorted(i.invariances)) or "-",
                 ", ".join(f"{k}={p.default!r}" for k, p in i.params.items() if not p.data) or "-",
