@@ -10,7 +10,8 @@ faster on GPUs) and keeps ``k + margin`` candidates; their distances are then re
 is certified: every point outside the candidate set has a screened squared distance of at least the
 last candidate's, and the float32 rounding error of a screened value is bounded by ``tol`` (below), so
 when ``d_k^2 <= s_last - tol`` no outside point can be nearer. Queries that fail the certificate
-(near ties at float32 resolution, e.g. many near-duplicates) are redone in the input dtype. The
+(near ties below the search's resolution, e.g. many near-duplicates) are redone with direct
+differences ``|x_i - x_j|`` to every point. The
 returned distances are therefore those of a direct computation, as scikit-learn's brute-force search.
 
 The query itself is excluded (as ``sklearn.neighbors.NearestNeighbors.kneighbors()`` without
@@ -59,8 +60,8 @@ def knn(
     """The ``k`` nearest neighbours of every row of ``X`` (n, d), excluding the row itself.
 
     Returns ``(dist, idx)``, both (n, k), sorted by increasing Euclidean distance; ``dist`` is in
-    ``X``'s dtype. ``screen`` (default: when ``X`` is float64) runs the candidate search in float32
-    and certifies it (module docstring); ``screen=False`` searches in ``X``'s dtype.
+    ``X``'s dtype. ``screen`` (default: when ``X`` is float64) runs the candidate search in float32;
+    ``screen=False`` searches in ``X``'s dtype. Either way the result is certified (module docstring).
     """
     n, d = X.shape
     if not 1 <= k <= n - 1:
@@ -70,11 +71,11 @@ def knn(
         screen = X.dtype == torch.float64
     Z = Xc.to(torch.float32) if screen else Xc
     sqz = (Z * Z).sum(1)
-    kk = min(n - 1, k + MARGIN) if screen else k
-    # Bound on |screened - exact| for |x_j|^2 - 2 x_i.x_j in float32 (products of d terms, the
-    # cast of each coordinate, the addition): a generous (2d + 8) eps (|x_i| + |x_j|)^2.
-    eps = torch.finfo(torch.float32).eps
-    norms = sqz.sqrt()
+    kk = min(n - 1, k + MARGIN)
+    # Bound on |screened - exact| for |x_j|^2 - 2 x_i.x_j in the search dtype (d products, the cast
+    # of each coordinate, the addition): a generous (2d + 8) eps (|x_i| + |x_j|)^2.
+    eps = torch.finfo(Z.dtype).eps
+    norms = sqz.sqrt().to(X.dtype)
     big = float(norms.max())
     B = _block_rows(n, block_rows)
     dists, idxs = [], []
@@ -82,17 +83,17 @@ def knn(
         rows = torch.arange(s, min(n, s + B), device=X.device)
         vals, cand = _search(Z[s : s + B], Z, sqz, s, kk)
         dist, idx = _exact(Xc, rows, cand, k)
-        if screen and kk < n - 1:
-            # certify: exact d_k^2 must lie below the last screened value minus the error bound
-            last = vals[:, -1].to(X.dtype) + norms[s : s + B].to(X.dtype) ** 2
-            tol = (2 * d + 8) * eps * (norms[s : s + B].to(X.dtype) + big) ** 2
+        if kk < n - 1:
+            # certify: the exact d_k^2 must lie below the last screened value minus the error bound
+            last = vals[:, -1].to(X.dtype) + norms[s : s + B] ** 2
+            tol = (2 * d + 8) * eps * (norms[s : s + B] + big) ** 2
             bad = ~(dist[:, -1] ** 2 <= last - tol)
             if bool(bad.any()):
+                # near ties below the search's resolution: direct differences to every point
                 r = rows[bad]
-                sq = (Xc * Xc).sum(1)
-                D = torch.addmm(sq[None, :], Xc[r], Xc.T, alpha=-2.0)
+                D = torch.cdist(Xc[r], Xc, compute_mode="donot_use_mm_for_euclid_dist")
                 D[torch.arange(len(r), device=X.device), r] = float("inf")
-                cand2 = D.topk(min(n - 1, k + MARGIN), dim=1, largest=False).indices
+                cand2 = D.topk(kk, dim=1, largest=False).indices
                 dist[bad], idx[bad] = _exact(Xc, r, cand2, k)
         dists.append(dist)
         idxs.append(idx)

@@ -378,15 +378,18 @@ def local_dimension(
     point's k nearest neighbours (the point itself excluded, as ``skdim`` ``fit_pw``).
     """
     if estimator == "lpca":
-        from .spectrum import VERSIONS, lpca_dimension
+        from .spectrum import VERSIONS, lpca_rule
 
         if ver not in VERSIONS or ver == "scRMT":
             raise ReprlabError(
                 f"local_dimension(estimator='lpca') takes ver in {[v for v in VERSIONS if v != 'scRMT']}; got {ver!r}."
             )
         _neighbours(X, k, "local_dimension")
-        idx = knn(X, k)[1]
-        return torch.stack([lpca_dimension(X[i], ver) for i in idx]).to(X.dtype)
+        nb = X[knn(X, k)[1]]  # (n, k, d): each point's neighbourhood, the point itself excluded
+        lam = torch.linalg.svdvals(nb - nb.mean(1, keepdim=True)) ** 2 / (k - 1)  # batched spectra
+        d = X.shape[1]
+        values = [lpca_rule(ev, k, d, ver, {}) for ev in lam.cpu().numpy()]
+        return torch.tensor(values, dtype=X.dtype, device=X.device)
     dist = _neighbours(X, k, "local_dimension")
     if estimator == "mle":
         _duplicates(dist[:, 0] == 0, "The local MLE", "distinct neighbours (r1 > 0)", False)

@@ -186,10 +186,12 @@ def _scrmt(X: np.ndarray, random_state: int) -> int:
     X = (X[:, sd > 0] - X[:, sd > 0].mean(axis=0)) / sd[sd > 0]
     rng = np.random.RandomState(random_state)
     Xr = np.column_stack([rng.permutation(col) for col in X.T])
-    L = np.linalg.eigvalsh(X @ X.T / X.shape[1])
-    Lr = np.linalg.eigvalsh(Xr @ Xr.T / X.shape[1])
+    L = torch.linalg.eigvalsh(torch.from_numpy(X @ X.T / X.shape[1])).numpy()
+    Lr = torch.linalg.eigvalsh(torch.from_numpy(Xr @ Xr.T / X.shape[1])).numpy()
 
     def mp(S):
+        if S.size == 0:  # an empty bulk window (as NumPy's mean of nothing: NaN, without the warning)
+            return np.nan, np.nan, np.nan
         m1, m2 = S.mean(), np.mean(S**2)
         g = m2 / m1**2 - 1
         return g, m1 * (1 + np.sqrt(g)) ** 2, m1 * (1 - np.sqrt(g)) ** 2
@@ -254,38 +256,40 @@ DEFAULTS = {
 
 def lpca_dimension(X: torch.Tensor, ver: str, **params) -> torch.Tensor:
     """The lPCA dimension of the rows of ``X`` under version ``ver`` (a 0-d tensor)."""
-    p = {**DEFAULTS, **params, "n_features": X.shape[1]}
-    n = X.shape[0]
+    p = {**DEFAULTS, **params}
     if ver == "scRMT":
         value = _scrmt(X.cpu().numpy().astype(np.float64), p["random_state"])
         return torch.tensor(value, dtype=X.dtype, device=X.device)
     lam = covariance_eigenvalues(X, p["center"])
-    if not p["center"]:
-        lam = lam / n if ver in ("MP", "GD", "KN", "Minka", "denoised") else lam
-    ev = lam.cpu().numpy()
+    return torch.tensor(lpca_rule(lam.cpu().numpy(), X.shape[0], X.shape[1], ver, p), dtype=X.dtype, device=X.device)
+
+
+def lpca_rule(lam: np.ndarray, n: int, d: int, ver: str, params: dict) -> float:
+    """Apply lPCA version ``ver`` (not scRMT) to the descending eigenvalues ``lam`` of n points in d
+    dimensions (``covariance_eigenvalues``: divided by n - 1 when centred, raw when not)."""
+    p = {**DEFAULTS, **params, "n_features": d}
+    ev = lam / n if not p["center"] and ver in ("MP", "GD", "KN", "Minka", "denoised") else lam
     if not ev[0] > 0:
         raise ReprlabError(
             "`X` has zero variance (every eigenvalue is 0), so its lPCA dimension is undefined. "
             "Check the layer (constant or dead units)."
         )
     if ver == "participation_ratio":
-        return lam.sum() ** 2 / (lam * lam).sum()
+        return float(ev.sum() ** 2 / (ev * ev).sum())
     if ver == "FO":
-        value = int(np.sum(ev > p["alpha_fo"] * ev[0]))
-    elif ver == "Fan":
-        value = _fan(ev, p["alpha_fan"], p["beta_fan"], p["p_fan"])
-    elif ver == "maxgap":
+        return int(np.sum(ev > p["alpha_fo"] * ev[0]))
+    if ver == "Fan":
+        return _fan(ev, p["alpha_fan"], p["beta_fan"], p["p_fan"])
+    if ver == "maxgap":
         with np.errstate(divide="ignore", invalid="ignore"):
-            value = int(np.nanargmax(ev[:-1] / ev[1:])) + 1
-    elif ver == "ratio":
-        value = int(np.sum(np.cumsum(ev) / ev.sum() < p["alpha_ratio"])) + 1
-    elif ver == "Kaiser":
-        value = int(np.sum(ev > ev.mean()))
-    elif ver == "broken_stick":
-        value = _broken_stick(ev)
-    else:
-        value = _rank_rule(ev, n, ver, p)
-    return torch.tensor(value, dtype=X.dtype, device=X.device)
+            return int(np.nanargmax(ev[:-1] / ev[1:])) + 1
+    if ver == "ratio":
+        return int(np.sum(np.cumsum(ev) / ev.sum() < p["alpha_ratio"])) + 1
+    if ver == "Kaiser":
+        return int(np.sum(ev > ev.mean()))
+    if ver == "broken_stick":
+        return _broken_stick(ev)
+    return _rank_rule(ev, n, ver, p)
 
 
 @register(
@@ -322,9 +326,10 @@ def lpca_dimension(X: torch.Tensor, ver: str, **params) -> torch.Tensor:
             {"ver": "scRMT"},
             False,
             False,
-            frozenset({"permutation", "isotropic_scaling", "translation"}),
+            frozenset({"isotropic_scaling", "translation"}),
             (0.0, math.inf),
-            "standardises each feature, so not rotation invariant",
+            "standardises each feature and permutes columns in order with a seeded RNG: not invariant to "
+            "rotations or to reordering the features",
         ),
         Variant(
             {"center": False},
