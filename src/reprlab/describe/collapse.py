@@ -51,7 +51,7 @@ class _Classes:
         if small.size:
             raise ReprlabError(
                 f"{what} needs at least {min_members} members in every class (within-class variability is "
-                f"undefined otherwise); {small.size} class(es) have fewer, e.g. label {small[0]!r} with "
+                f"undefined otherwise); {small.size} class(es) have fewer, e.g. label {small.tolist()[0]!r} with "
                 f"{int(counts[counts < min_members][0])}. Drop those classes or collect more samples."
             )
         self.classes = classes
