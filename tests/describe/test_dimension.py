@@ -29,6 +29,9 @@ ORACLE_CALLS = [
     # the id says k=100, but the recorded call is MADA() whose default n_neighbors is 20
     ("id.mada.k=100", "mada", {"k": 20}),
     ("id.corrint.k1=10.k2=20", "corrint", {}),
+    # the id says k=100, but the recorded call is TLE() whose default n_neighbors is 20
+    ("id.tle.k=100", "tle", {"k": 20}),
+    ("id.mind_mlk.k=20.D=10", "mind_ml", {}),
     ("id.lpca.ver=FO.pointwise.k=50", "local_dimension", {"estimator": "lpca", "k": 50}),
     *[(f"id.lpca.ver={v}", "lpca", {"ver": v}) for v in LPCA_VERSIONS],
 ]
@@ -75,6 +78,9 @@ def test_fresh_parity_with_scikit_dimension(seed):
             ("mom", (("k", 30),)): skdim.id.MOM().fit(X, n_neighbors=30).dimension_,
             ("mada", (("k", 12),)): skdim.id.MADA().fit(X, n_neighbors=12).dimension_,
             ("corrint", (("k1", 5), ("k2", 15))): skdim.id.CorrInt(k1=5, k2=15).fit(X).dimension_,
+            ("tle", (("k", 15),)): skdim.id.TLE().fit(X, n_neighbors=15).dimension_,
+            ("mind_ml", (("k", 10), ("D", 8))): skdim.id.MiND_ML(k=10, D=8).fit(X).dimension_,
+            ("mind_ml", (("ver", "MLi"),)): skdim.id.MiND_ML(ver="MLi").fit(X).dimension_,
         }
         for v in LPCA_VERSIONS if seed == 0 else LPCA_VERSIONS[:-1]:  # skdim's scRMT is slow: once
             want[("lpca", (("ver", v),))] = skdim.id.lPCA(ver=v, random_state=0).fit(X).dimension_
@@ -114,7 +120,7 @@ def _sphere(n: int, d: int, D: int, seed: int) -> np.ndarray:
     return S @ Q.T + 1e-3 * g.normal(size=(n, D))
 
 
-@pytest.mark.parametrize("name", ["twonn", "mle", "gride", "mada", "corrint"])
+@pytest.mark.parametrize("name", ["twonn", "mle", "gride", "mada", "corrint", "tle", "mind_ml"])
 def test_known_dimension_subspace_and_sphere(name):
     """A 4-d linear subspace of R^20 and a 3-sphere in R^10, both with small noise: d within 0.6."""
     assert rl.describe(_data(7, n=1500, d_in=4, D=20, noise=1e-3), name) == pytest.approx(4, abs=0.6)

@@ -304,6 +304,163 @@ def mada(X: torch.Tensor, *, k: int = 20) -> torch.Tensor:
     return _mada_pointwise(dist).mean()
 
 
+# --- TLE -----------------------------------------------------------------------------------------
+
+
+def _tle_pointwise(X: torch.Tensor, dist: torch.Tensor, idx: torch.Tensor, eps: float) -> torch.Tensor:
+    """Amsaleg et al.'s tight local estimator for every point at once ((n, k, k) tensors).
+
+    For point i with neighbour distances ``u_a`` (a <= k), ``r = u_k`` and ``v_ab = |x_a - x_b|`` between
+    neighbours, each pair (a, b) gives two distance measurements ``s_ab`` (from ``v_ab``) and ``t_ab``
+    (from the reflected point, ``z2 = 2 u_a^2 + 2 u_b^2 - v_ab^2``):
+    ``s = r (sqrt((u_a^2 + v^2 - u_b^2)^2 + 4 v^2 (r^2 - u_a^2)) - (u_a^2 + v^2 - u_b^2)) / (2 (r^2 - u_a^2))``
+    (t likewise with z2 for v^2), with the published boundary cases (u_a = r, u_a = 0, u_b = 0, v = 0),
+    measurements below ``eps`` dropped, and
+    ``ID = -2 (k^2 - dropped) / (sum log(t/r) + sum log(s/r) + 2 sum log(u/r))``; 0 when (almost) all
+    distances are equal.
+    """
+    n, k = dist.shape
+    nb = X[idx]  # (n, k, d)
+    V = torch.cdist(nb, nb, compute_mode="donot_use_mm_for_euclid_dist")
+    r = dist[:, -1][:, None, None]
+    Di = dist[:, :, None].expand(n, k, k)
+    Dj = dist[:, None, :].expand(n, k, k)
+    V2, Di2, Dj2, r2 = V * V, Di * Di, Dj * Dj, r * r
+    Z2 = 2 * Di2 + 2 * Dj2 - V2
+    den = 2 * (r2 - Di2)
+    a_s = Di2 + V2 - Dj2
+    S = r * (torch.sqrt(a_s * a_s + 4 * V2 * (r2 - Di2)) - a_s) / den
+    a_t = Di2 + Z2 - Dj2
+    T = r * (torch.sqrt(a_t * a_t + 4 * Z2 * (r2 - Di2)) - a_t) / den
+    Dr = (dist == dist[:, -1:])[:, :, None].expand(n, k, k)
+    S = torch.where(Dr, r * V2 / (r2 + V2 - Dj2), S)
+    T = torch.where(Dr, r * Z2 / (r2 + Z2 - Dj2), T)
+    Di0 = Di == 0
+    S = torch.where(Di0, Dj, S)
+    T = torch.where(Di0, Dj, T)
+    Dj0 = Dj == 0
+    rv = r * V / (r + V)
+    S = torch.where(Dj0, rv, S)
+    T = torch.where(Dj0, rv, T)
+    eye = torch.eye(k, dtype=torch.bool, device=X.device)[None]
+    V0 = (V == 0) & ~eye
+    rr = r.expand(n, k, k)
+    S = torch.where(V0, rr, S)
+    T = torch.where(V0, rr, T)
+    drop = ((T < eps) | (S < eps) | torch.isnan(T) | torch.isnan(S)) & ~eye
+    S = torch.where(drop, rr, S)
+    T = torch.where(drop, rr, T)
+    zero = torch.zeros((), dtype=X.dtype, device=X.device)
+    s1t = torch.where(eye, zero, torch.log(T / r)).sum((1, 2))
+    s1s = torch.where(eye, zero, torch.log(S / r)).sum((1, 2))
+    small = dist < eps
+    n_deps = small.sum(1)
+    s2 = torch.where(small, zero, torch.log(dist / dist[:, -1:])).sum(1)
+    count = k * k - drop.sum((1, 2)) - n_deps - V0.sum((1, 2))
+    est = -2 * count.to(X.dtype) / (s1t + s1s + 2 * s2)
+    return torch.where(s1t + s1s > -eps, zero, est)
+
+
+@register(
+    "tle",
+    kind="describe",
+    family="intrinsic_dimension",
+    params={
+        "k": Param(20, check=_int_at_least(2), doc="number of nearest neighbours"),
+        "eps": Param(1e-4, check=lambda v: None if isinstance(v, float) and v > 0 else "must be a float > 0"),
+    },
+    larger_is_similar=False,
+    is_metric=False,
+    symmetric=False,
+    invariances=DISTANCE_INVARIANCES - {"isotropic_scaling"},
+    range=(0.0, math.inf),
+    references=(
+        (
+            "Amsaleg, Chelly, Houle, Kawarabayashi, Radovanovic & Treeratanajaru (2019) Intrinsic "
+            "dimensionality estimation within tight localities, SDM"
+        ),
+        "matches: scikit-dimension 0.5.0 skdim.id.TLE (default n_neighbors=20, epsilon=1e-4, comb='mean')",
+    ),
+    summary="Tight local estimator of intrinsic dimension (all pairwise distances within each kNN ball)",
+)
+def tle(X: torch.Tensor, *, k: int = 20, eps: float = 1e-4) -> torch.Tensor:
+    """Tight local ID estimate (Amsaleg et al. 2019), the mean over points. Matches
+    ``skdim.id.TLE().fit(X, n_neighbors=k)``. ``eps`` is an absolute distance below which
+    measurements are dropped, so the estimate is not exactly scale invariant."""
+    if X.shape[0] < k + 1:
+        _neighbours(X, k, "TLE")  # raises, naming the smallest n
+    dist, idx = knn(X, k)
+    if bool((dist[:, -1] == 0).any()):
+        raise ReprlabError(
+            "TLE: every one of the k neighbour distances of some point is 0 (duplicates). "
+            + DUPLICATE_FIX.split(", or pass")[0]
+            + "."
+        )
+    return _tle_pointwise(X, dist, idx, eps).mean()
+
+
+# --- MiND_ML -------------------------------------------------------------------------------------
+
+
+@register(
+    "mind_ml",
+    kind="describe",
+    family="intrinsic_dimension",
+    params={
+        "k": Param(20, check=_int_at_least(1), doc="neighbours: rho = r_1 / r_(k+1)"),
+        "D": Param(10, check=_int_at_least(1), doc="largest dimension considered"),
+        "ver": Param("MLk", choices=("MLk", "MLi"), doc="continuous (MLk) or integer (MLi) maximiser"),
+    },
+    larger_is_similar=False,
+    is_metric=False,
+    symmetric=False,
+    invariances=DISTANCE_INVARIANCES,
+    range=(0.0, math.inf),
+    references=(
+        (
+            "Rozza, Lombardi, Ceruti, Casiraghi & Campadelli (2012) Novel high intrinsic dimensionality "
+            "estimators, Machine Learning 89"
+        ),
+        "matches: scikit-dimension 0.5.0 skdim.id.MiND_ML (k=20, D=10, ver='MLk'|'MLi')",
+    ),
+    summary="MiND_ML: maximum likelihood on the ratio of the nearest to the (k+1)-th neighbour distance",
+)
+def mind_ml(X: torch.Tensor, *, k: int = 20, D: int = 10, ver: str = "MLk") -> float:
+    """MiND_ML (Rozza et al. 2012). With ``rho_i = r_1(i) / r_{k+1}(i)`` and N points, the
+    log-likelihood is ``l(d) = N log(k d) + (d - 1) sum log rho + (k - 1) sum log(1 - rho^d)``.
+    ``MLi``: the integer ``argmax_{d = 1..D} l(d)``; ``MLk``: the maximiser on ``[0, D]`` found by
+    L-BFGS-B from the MLi value with the analytic gradient (SciPy, as scikit-dimension, whose value it
+    reproduces)."""
+    from scipy.optimize import minimize
+
+    dist = _neighbours(X, k + 1, "MiND_ML")
+    _duplicates(dist[:, 0] == 0, "MiND_ML", "distinct nearest neighbours (r1 > 0)", False)
+    rhos = (dist[:, 0] / dist[:, -1]).cpu().numpy()
+    N = rhos.size
+    log_rho = np.log(rhos)
+    s_log = log_rho.sum()
+
+    def lld(d: float) -> float:
+        return N * np.log(k * d) + (d - 1) * s_log + (k - 1) * np.sum(np.log(1 - rhos**d))
+
+    d_int = int(np.argmax([lld(d) for d in range(1, D + 1)])) + 1
+    if ver == "MLi":
+        return float(d_int)
+
+    def nlld(d: np.ndarray) -> float:  # scikit-dimension's conventions at the bound d = 0
+        return 1e30 if d[0] == 0 else -lld(d[0])
+
+    def grad(d: np.ndarray) -> np.ndarray:
+        if d[0] == 0:
+            return np.array([-1e30])
+        rd = rhos ** d[0]
+        return -np.array([N / d[0] + np.sum(log_rho - (k - 1) * rd * log_rho / (1 - rd))])
+
+    with np.errstate(divide="ignore", invalid="ignore"):  # steps towards d -> 0 give log(0): rejected
+        res = minimize(nlld, x0=np.array([float(d_int)]), jac=grad, method="L-BFGS-B", bounds=[(0, D)])
+    return float(res.x[0])
+
+
 # --- CorrInt -------------------------------------------------------------------------------------
 
 
