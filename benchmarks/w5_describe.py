@@ -5,7 +5,7 @@ reprlab, peer, reprlab, ... for several rounds) because the machine is shared an
 separate runs is large; the figure is the median over rounds of the per-round ratio. The values are
 checked to agree (rtol 1e-6) before any time is reported.
 
-    PYTHONPATH=src python benchmarks/w5_describe.py --rounds 3 [--device cuda] [--out results/w5.json]
+    PYTHONPATH=src python benchmarks/w5_describe.py --rounds 3 [--threads 1] [--device cuda] [--out results/w5.json]
 """
 
 from __future__ import annotations
@@ -42,8 +42,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--n", type=int, default=20_000)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1, help="threads for torch AND NumPy/BLAS (the same for both)")
+    ap.add_argument("--measures", default="twonn,mle,lpca(FO)", help="comma-separated subset to time")
     ap.add_argument("--out")
     args = ap.parse_args()
+    # The same thread budget for both: on a shared, oversubscribed machine OpenMP spin-waiting makes
+    # multi-threaded runs erratic (torch with 2 threads ran 4x slower than with 1 under a load of 13).
+    torch.set_num_threads(args.threads)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(args.threads)
     X = data(n=args.n)
     Xt = torch.tensor(X, device=args.device)
     cases = {
@@ -54,6 +62,7 @@ def main() -> None:
             lambda: rl.describe(Xt, "lpca", device=args.device),
         ),
     }
+    cases = {k: v for k, v in cases.items() if k in args.measures.split(",")}
     rl.describe(Xt[:500], "twonn", device=args.device)  # warm-up (imports, first allocations)
     times = {name: {"peer": [], "reprlab": []} for name in cases}
     values = {}
@@ -91,7 +100,7 @@ def main() -> None:
         "n": args.n,
         "d": 50,
         "device": args.device,
-        "torch_threads": torch.get_num_threads(),
+        "threads": args.threads,
         "rounds": args.rounds,
         "skdim": skdim.__version__ if hasattr(skdim, "__version__") else "0.5.0",
     }

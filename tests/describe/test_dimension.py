@@ -13,8 +13,6 @@ from reprlab.describe._neighbors import count_within, knn
 from reprlab.errors import ReprlabError
 from tests.conftest import assert_oracle, oracle_inputs, oracle_records
 
-skdim = pytest.importorskip("skdim")
-
 LPCA_VERSIONS = ["FO", "Fan", "maxgap", "ratio", "participation_ratio", "Kaiser", "broken_stick"]
 LPCA_VERSIONS += ["MP", "GD", "KN", "Minka", "denoised", "scRMT"]
 
@@ -61,6 +59,8 @@ def _data(seed: int, n: int = 240, d_in: int = 4, D: int = 12, noise: float = 0.
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_fresh_parity_with_scikit_dimension(seed):
+    import skdim  # the `peers` extra
+
     X = _data(seed, D=30 if seed else 12)  # D > 25 takes skdim's pairwise-distance TwoNN path
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -95,6 +95,8 @@ def test_fresh_parity_with_scikit_dimension(seed):
 
 
 def test_twonn_drop_matches_scikit_dimension_on_duplicates():
+    import skdim
+
     X = _data(3, n=200)
     X = np.vstack([X, X[:7]])  # 7 duplicated points: 14 rows with r1 = 0
     with warnings.catch_warnings():

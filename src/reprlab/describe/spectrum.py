@@ -73,10 +73,16 @@ def _positive(v: object) -> str | None:
 
 
 def covariance_eigenvalues(X: torch.Tensor, center: bool = True) -> torch.Tensor:
-    """The ``min(n, d)`` eigenvalues of ``Xc^T Xc / (n - 1)`` (of ``X^T X`` uncentred), descending."""
-    if center:
-        return torch.linalg.svdvals(center_columns(X)) ** 2 / (X.shape[0] - 1)
-    return torch.linalg.svdvals(X) ** 2
+    """The ``min(n, d)`` eigenvalues of ``Xc^T Xc / (n - 1)`` (of ``X^T X`` uncentred), descending.
+
+    For ``n >= 10 d`` from the d x d matrix (``eigvalsh``, as scikit-learn's PCA solver
+    ``covariance_eigh`` does for such shapes; clipped at 0), otherwise from the singular values."""
+    A = center_columns(X) if center else X
+    scale = X.shape[0] - 1 if center else 1
+    n, d = X.shape
+    if n >= 10 * d:
+        return torch.linalg.eigvalsh(A.T @ A).flip(0).clamp_min(0.0) / scale
+    return torch.linalg.svdvals(A) ** 2 / scale
 
 
 # --- lPCA rules (on a descending eigenvalue vector, as NumPy: these are O(d) scalar rules) --------
