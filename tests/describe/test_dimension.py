@@ -160,6 +160,20 @@ def test_knn_exact_and_chunked(screen):
     assert not (idx == torch.arange(150)[:, None]).any()  # never the point itself
 
 
+@pytest.mark.parametrize("screen", [True, False])
+def test_knn_low_rank_screen_is_exact(screen):
+    """Low-rank data take the [P x, |residual|] lower-bound screen first; the result is still exact."""
+    from reprlab.describe._neighbors import _screens
+
+    g = np.random.default_rng(5)
+    X = g.normal(size=(300, 3)) @ g.normal(size=(3, 16)) + 1e-3 * g.normal(size=(300, 16))
+    X[40:45] = X[39] + 1e-10 * g.normal(size=(5, 16))  # near-duplicates
+    Xc = torch.tensor(X - X.mean(0))
+    assert [sc.Z.shape[1] for sc in _screens(Xc, screen)] == [4, 16]  # 3 directions + the residual norm
+    dist, _ = knn(torch.tensor(X), 10, block_rows=64, screen=screen)
+    np.testing.assert_allclose(dist.numpy(), _brute(X, 10), rtol=1e-12, atol=1e-15)
+
+
 def test_count_within_matches_brute_force():
     g = np.random.default_rng(4)
     X = g.normal(size=(90, 3))

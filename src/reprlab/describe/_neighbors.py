@@ -41,10 +41,10 @@ def _block_rows(n: int, block_rows: int | None) -> int:
 
 
 def _search(
-    Q: torch.Tensor, Z: torch.Tensor, sqz: torch.Tensor, start: int, kk: int
+    Q: torch.Tensor, Z: torch.Tensor, sqz: torch.Tensor, rows: torch.Tensor, kk: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``kk`` smallest screened squared distances (up to the query norm) from block ``Q`` (rows
-    ``start:`` of the data) to the rows of ``Z``, and their column indices; sorted.
+    """The ``kk`` smallest screened squared distances (up to the query norm) from ``Q`` (the data rows
+    ``rows``) to the rows of ``Z``, and their column indices; sorted.
 
     ``Z`` and ``sqz`` are padded with rows at infinite distance to a multiple of ``CHUNK`` columns.
     Selection in two steps, exact: the minimum of every chunk of ``CHUNK`` columns, then the ``kk``
@@ -54,11 +54,10 @@ def _search(
     """
     D = torch.addmm(sqz[None, :], Q, Z.T, alpha=-2.0)
     b = Q.shape[0]
-    D[:, start : start + b].diagonal().fill_(float("inf"))  # exclude the query itself
+    D[torch.arange(b, device=D.device), rows] = float("inf")  # exclude the query itself
     nchunks = D.shape[1] // CHUNK
     if nchunks <= kk:
-        vals, idx = D.topk(kk, dim=1, largest=False, sorted=True)
-        return vals, idx
+        return D.topk(kk, dim=1, largest=False, sorted=True)
     chunks = D.view(b, nchunks, CHUNK).amin(2).topk(kk, dim=1, largest=False, sorted=False).indices
     cols = (chunks[:, :, None] * CHUNK + torch.arange(CHUNK, device=D.device)).reshape(b, -1)
     vals, j = D.gather(1, cols).topk(kk, dim=1, largest=False, sorted=True)
@@ -71,6 +70,59 @@ def _exact(X: torch.Tensor, rows: torch.Tensor, idx: torch.Tensor, k: int) -> tu
     dist = torch.linalg.vector_norm(diff, dim=2)
     dist, order = dist.sort(dim=1, stable=True)
     return dist[:, :k], idx.gather(1, order)[:, :k]
+
+
+class _Screen:
+    """Search coordinates ``Z`` (n, m) whose squared distances are lower bounds of the true ones (equal
+    for the full coordinates; for the low-rank screen ``[P x, |x - P x|]`` by the reverse triangle
+    inequality on the residual), with what the certificate needs."""
+
+    def __init__(self, Z: torch.Tensor, d: int, dtype: torch.dtype):
+        n = Z.shape[0]
+        sq = (Z * Z).sum(1)
+        pad = -n % CHUNK  # pad to whole chunks with points at infinite distance
+        self.Z = Z
+        self.Zp = torch.cat([Z, Z.new_zeros(pad, Z.shape[1])]) if pad else Z
+        self.sqp = torch.cat([sq, sq.new_full((pad,), float("inf"))]) if pad else sq
+        self.norms = sq.sqrt().to(dtype)
+        self.big = float(self.norms.max())
+        # Bound on |screened - exact| in the search dtype (d products, the cast of each coordinate, the
+        # projection, the addition): a generous (2d + 8) eps (|x_i| + |x_j|)^2.
+        self.coef = (2 * d + 8) * torch.finfo(Z.dtype).eps
+
+    def certified(
+        self, rows: torch.Tensor, Xc: torch.Tensor, k: int, kk: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Candidates of ``rows``, their exact k nearest, and which rows are certified exact."""
+        vals, cand = _search(self.Z[rows], self.Zp, self.sqp, rows, kk)
+        dist, idx = _exact(Xc, rows, cand, k)
+        nr = self.norms[rows]
+        last = vals[:, -1].to(Xc.dtype) + nr**2  # every other point's bound is at least this
+        ok = dist[:, -1] ** 2 <= last - self.coef * (nr + self.big) ** 2
+        return dist, idx, ok
+
+
+#: The low-rank screen is used when the leading m + 1 <= d / 2 coordinates leave at most this
+#: fraction of the variance in the residual.
+LOWRANK_RESIDUAL = 1e-3
+
+
+def _screens(Xc: torch.Tensor, screen: bool) -> list[_Screen]:
+    n, d = Xc.shape
+    sdt = torch.float32 if screen else Xc.dtype
+    out = []
+    if d >= 8 and n > 4 * d:
+        ev, V = torch.linalg.eigh(Xc.T @ Xc)  # ascending
+        tail = torch.cumsum(ev, 0)  # tail[j]: variance of the j + 1 smallest directions
+        total = float(tail[-1])
+        m = d - int((tail <= LOWRANK_RESIDUAL * total).sum())  # leading directions kept
+        if total > 0 and m + 1 <= d // 2:
+            Vm = V[:, d - m :]
+            P = Xc @ Vm
+            res = torch.linalg.vector_norm(Xc - P @ Vm.T, dim=1, keepdim=True)
+            out.append(_Screen(torch.cat([P, res], 1).to(sdt), d, Xc.dtype))
+    out.append(_Screen(Xc.to(sdt), d, Xc.dtype))
+    return out
 
 
 def knn(
@@ -88,38 +140,28 @@ def knn(
     Xc = X - X.mean(dim=0, keepdim=True)  # distances are translation invariant; centring limits rounding
     if screen is None:
         screen = X.dtype == torch.float64
-    Z = Xc.to(torch.float32) if screen else Xc
-    sqz = (Z * Z).sum(1)
-    pad = -n % CHUNK  # pad to whole chunks with points at infinite distance
-    Zp = torch.cat([Z, Z.new_zeros(pad, d)]) if pad else Z
-    sqp = torch.cat([sqz, sqz.new_full((pad,), float("inf"))]) if pad else sqz
     kk = min(n - 1, k + MARGIN)
-    # Bound on |screened - exact| for |x_j|^2 - 2 x_i.x_j in the search dtype (d products, the cast
-    # of each coordinate, the addition): a generous (2d + 8) eps (|x_i| + |x_j|)^2.
-    eps = torch.finfo(Z.dtype).eps
-    norms = sqz.sqrt().to(X.dtype)
-    big = float(norms.max())
+    screens = _screens(Xc, screen) if kk < n - 1 else [_Screen(Xc, d, X.dtype)]
+    dist = torch.empty(n, k, dtype=X.dtype, device=X.device)
+    idx = torch.empty(n, k, dtype=torch.long, device=X.device)
     B = _block_rows(n, block_rows)
-    dists, idxs = [], []
     for s in range(0, n, B):
-        rows = torch.arange(s, min(n, s + B), device=X.device)
-        vals, cand = _search(Z[s : s + B], Zp, sqp, s, kk)
-        dist, idx = _exact(Xc, rows, cand, k)
-        if kk < n - 1:
-            # certify: the exact d_k^2 must lie below the last screened value minus the error bound
-            last = vals[:, -1].to(X.dtype) + norms[s : s + B] ** 2
-            tol = (2 * d + 8) * eps * (norms[s : s + B] + big) ** 2
-            bad = ~(dist[:, -1] ** 2 <= last - tol)
-            if bool(bad.any()):
-                # near ties below the search's resolution: direct differences to every point
-                r = rows[bad]
-                D = torch.cdist(Xc[r], Xc, compute_mode="donot_use_mm_for_euclid_dist")
-                D[torch.arange(len(r), device=X.device), r] = float("inf")
-                cand2 = D.topk(kk, dim=1, largest=False).indices
-                dist[bad], idx[bad] = _exact(Xc, r, cand2, k)
-        dists.append(dist)
-        idxs.append(idx)
-    return torch.cat(dists), torch.cat(idxs)
+        pending = torch.arange(s, min(n, s + B), device=X.device)
+        for sc in screens:
+            dd, ii, ok = sc.certified(pending, Xc, k, kk)
+            if kk >= n - 1:  # every point was a candidate: nothing to certify
+                ok = torch.ones_like(ok)
+            dist[pending[ok]], idx[pending[ok]] = dd[ok], ii[ok]
+            pending = pending[~ok]
+            if pending.numel() == 0:
+                break
+        if pending.numel():
+            # near ties below the searches' resolution: direct differences to every point
+            D = torch.cdist(Xc[pending], Xc, compute_mode="donot_use_mm_for_euclid_dist")
+            D[torch.arange(len(pending), device=X.device), pending] = float("inf")
+            cand = D.topk(kk, dim=1, largest=False).indices
+            dist[pending], idx[pending] = _exact(Xc, pending, cand, k)
+    return dist, idx
 
 
 def count_within(X: torch.Tensor, radii: torch.Tensor, *, block_rows: int | None = None) -> torch.Tensor:
