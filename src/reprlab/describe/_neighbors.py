@@ -5,14 +5,19 @@ points, ``|x_j|^2 - 2 x_i . x_j`` (the query's own norm does not change its rank
 matrix product, and a two-step ``torch.topk`` (over chunk minima, then over the best chunks; see
 ``_search``) keeps the nearest candidates. Memory is O(block x n), never n x n.
 
+Low-rank screen. When a few principal directions hold nearly all the variance, the first search runs
+on ``[P x, |x - P x|]`` (m + 1 coordinates, ``P`` the projection on the leading m directions): their
+squared distances ``|P(x_i - x_j)|^2 + (|r_i| - |r_j|)^2`` are lower bounds of ``|x_i - x_j|^2``, so the
+certificate below applies unchanged, and the product costs m + 1 instead of d per pair.
+
 Exactness. For float64 input the candidate search runs in float32 (twice as fast on CPUs and far
 faster on GPUs) and keeps ``k + margin`` candidates; their distances are then recomputed exactly as
 ``|x_i - x_j|`` in the input dtype and re-sorted. A query is accepted only when its exact k-th distance
 is certified: every point outside the candidate set has a screened squared distance of at least the
 last candidate's, and the float32 rounding error of a screened value is bounded by ``tol`` (below), so
 when ``d_k^2 <= s_last - tol`` no outside point can be nearer. Queries that fail the certificate
-(near ties below the search's resolution, e.g. many near-duplicates) are redone with direct
-differences ``|x_i - x_j|`` to every point. The
+are searched again with the full coordinates and, if they fail again (near ties below the
+search's resolution, e.g. many near-duplicates), with direct differences ``|x_i - x_j|`` to every point. The
 returned distances are therefore those of a direct computation, as scikit-learn's brute-force search.
 
 The query itself is excluded (as ``sklearn.neighbors.NearestNeighbors.kneighbors()`` without
