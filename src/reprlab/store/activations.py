@@ -128,13 +128,12 @@ class Activations(Mapping):
         for name in self.names:
             if name in self._index:
                 stim, pos = self.index(name)
-                new_of_old = np.full(len(self.ids), -1, dtype=np.int64)
-                new_of_old[rows] = np.arange(len(rows))
-                new_stim = new_of_old[stim]
-                keep = np.flatnonzero(new_stim >= 0)
-                keep = keep[np.lexsort((pos[keep], new_stim[keep]))]
-                arrays[name] = self[name][keep]
-                index[name] = (new_stim[keep], pos[keep])
+                by_stim = np.argsort(stim, kind="stable")  # token rows grouped by stimulus
+                starts = np.searchsorted(stim[by_stim], rows, side="left")
+                stops = np.searchsorted(stim[by_stim], rows, side="right")
+                take = np.concatenate([by_stim[a:b] for a, b in zip(starts, stops)])
+                arrays[name] = self[name][take]
+                index[name] = (np.repeat(np.arange(len(rows)), stops - starts), pos[take])
             else:
                 arr = self._arrays[name]
                 if hasattr(arr, "oindex"):  # zarr: read the rows in stored order, then reorder

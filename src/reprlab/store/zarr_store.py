@@ -131,12 +131,6 @@ class StoreWriter:
 
     def ensure_layers(self, order: list[str], widths: dict[str, int], dtype: np.dtype) -> None:
         """Create the arrays once the first batch has shown each layer's width and the network order."""
-        if self.attrs["layers"]:
-            if list(self.attrs["layers"]) != list(order) and set(self.attrs["layers"]) != set(order):
-                raise ReprlabError(
-                    f"`out`: the store holds layers {self.attrs['layers']} but this run produced {order}."
-                )
-            return
         layers = self.group.require_group("layers")
         n = int(self.attrs["n_stimuli"])
         for name in order:
@@ -175,7 +169,10 @@ class StoreWriter:
             else:
                 self.group["layers"][name][start:stop] = value
                 rows[name] = stop
-        self.attrs["rows"] = rows
-        self.attrs["n_done"] = stop
-        self.attrs["complete"] = stop == int(self.attrs["n_stimuli"])
-        self.group.attrs.update({"rows": rows, "n_done": stop, "complete": self.attrs["complete"]})
+        self._commit(rows, stop)
+
+    def _commit(self, rows: dict[str, int], n_done: int) -> None:
+        """Record that ``n_done`` stimuli (``rows`` rows per layer) are written: one atomic file write."""
+        complete = n_done == int(self.attrs["n_stimuli"])
+        self.group.attrs.update({"rows": rows, "n_done": n_done, "complete": complete})
+        self.attrs.update({"rows": rows, "n_done": n_done, "complete": complete})
