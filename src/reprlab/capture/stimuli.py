@@ -327,7 +327,7 @@ def _read_images(path: Path) -> Stimuli:
     for p in files:
         with Image.open(p) as im:
             im = im.convert("L") if im.mode in ("L", "I", "I;16", "1") else im.convert("RGB")
-            items.append(np.asarray(im))
+            items.append(np.array(im))
     return Stimuli(path.name, "image", items, [p.name for p in files], source=str(path))
 
 

@@ -137,7 +137,7 @@ class ImagePreprocess:
                 f"{' (' + repr(img[:40]) + ')' if isinstance(img, str) else ''}. Pass images as uint8 arrays "
                 "(H, W) or (H, W, 3), e.g. rl.stimuli.load('photos'), or a folder of image files."
             )
-        a = torch.as_tensor(np.asarray(img))
+        a = torch.as_tensor(np.array(img))  # a copy: arrays from PIL are read-only
         if a.dim() == 2:
             a = a.unsqueeze(-1)
         if a.dim() != 3 or a.shape[-1] not in (1, 3, 4) or min(a.shape[:2]) < 1:
