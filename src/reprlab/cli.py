@@ -159,7 +159,9 @@ def _parser_extract(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", required=True, help="zoo model id: minilm-l6, smollm2-135m or efficientnet-lite0")
-    p.add_argument("--stimuli", required=True, help="packaged set (lee50, photos, ...), a .txt/.csv file or an image folder")
+    p.add_argument(
+        "--stimuli", required=True, help="packaged set (lee50, photos, ...), a .txt/.csv file or an image folder"
+    )
     p.add_argument("--out", required=True, help="output store directory (.zarr)")
     p.add_argument("--layers", action="append", help="module name or glob (repeatable); default: the model's layers")
     p.add_argument("--pool", help="mean, last, first, max, spatial_mean, flatten or none; default: the model's")

@@ -17,8 +17,22 @@ def test_cli_extract_writes_and_resumes(tmp_path, capsys):
     (tmp_path / "imgs").mkdir()
     for i in range(3):
         Image.fromarray(rng.integers(0, 256, size=(40, 30, 3), dtype=np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
-    args = ["extract", "--model", "efficientnet-lite0", "--stimuli", str(tmp_path / "imgs"), "--layers", "_blocks.1",
-            "--layers", "_blocks.2", "--out", str(tmp_path / "s.zarr"), "--batch-size", "2", "--quiet"]
+    args = [
+        "extract",
+        "--model",
+        "efficientnet-lite0",
+        "--stimuli",
+        str(tmp_path / "imgs"),
+        "--layers",
+        "_blocks.1",
+        "--layers",
+        "_blocks.2",
+        "--out",
+        str(tmp_path / "s.zarr"),
+        "--batch-size",
+        "2",
+        "--quiet",
+    ]
     assert main(args) == 0
     assert "wrote 2 layer(s) x 3 stimuli" in capsys.readouterr().out
     acts = rl.Activations.open(tmp_path / "s.zarr")

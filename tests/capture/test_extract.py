@@ -202,15 +202,17 @@ def test_per_layer_pooling_and_tokenizer_like_preprocess():
         mask = torch.tensor([[1] * len(s) + [0] * (n - len(s)) for s in items])
         return {"input_ids": ids, "attention_mask": mask}
 
-    acts = rl.extract(net, ["abc", "de", "fghij"], layers="all", pool={"proj": "last"}, preprocess=prep,
-                      batch_size=2, progress=False)
+    acts = rl.extract(
+        net, ["abc", "de", "fghij"], layers="all", pool={"proj": "last"}, preprocess=prep, batch_size=2, progress=False
+    )
     assert calls == [2, 1]
     assert acts.names == ["embed", "proj"] and acts.attrs["pooling"] == {"embed": "mean", "proj": "last"}
     with torch.no_grad():
         want = net.proj(net.embed(torch.tensor([ord(c) % 20 for c in "de"])))
     np.testing.assert_allclose(acts["proj"][1], want[-1].numpy(), rtol=1e-6)
-    np.testing.assert_allclose(acts["embed"][1], net.embed.weight[[ord("d") % 20, ord("e") % 20]].mean(0).detach(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        acts["embed"][1], net.embed.weight[[ord("d") % 20, ord("e") % 20]].mean(0).detach(), rtol=1e-6
+    )
 
 
 def test_lists_of_arrays_are_stacked_and_ids_kept():
@@ -282,7 +284,7 @@ def test_input_errors():
         rl.extract(net, X, batch_size=0, progress=False)
     with pytest.raises(ReprlabError, match="`dtype` must be one of"):
         rl.extract(net, X, dtype="int8", progress=False)
-    with pytest.raises(ReprlabTypeError, match="`model` must be a torch.nn.Module"):
+    with pytest.raises(ReprlabTypeError, match=r"`model` must be a torch\.nn\.Module"):
         rl.extract("minilm-l6", X, progress=False)
     with pytest.raises(ReprlabTypeError, match="`stimuli` must be"):
         rl.extract(net, "one string", progress=False)

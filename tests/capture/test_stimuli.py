@@ -29,11 +29,11 @@ def test_human_rdm_needs_the_rsa_module_or_builds_an_rdm():
         import reprlab.measures.rsa  # noqa: F401
     except ImportError:
         with pytest.raises(ReprlabError, match="human_dissimilarity"):
-            s.human_rdm
+            _ = s.human_rdm
     else:
         np.testing.assert_allclose(np.asarray(s.human_rdm.square), s.human_dissimilarity)
     with pytest.raises(ReprlabError, match="no human similarity matrix"):
-        rl.stimuli.load("lee300").human_dissimilarity
+        _ = rl.stimuli.load("lee300").human_dissimilarity
 
 
 def test_lee300():
@@ -41,8 +41,9 @@ def test_lee300():
     assert len(s) == 300 and s.ids[-1] == "leebg299" and s.items[0].startswith("Hundreds of people")
 
 
-@pytest.mark.parametrize(("name", "n_pairs", "first"), [("simlex999", 999, ("old", "new", 1.58)),
-                                                        ("wordsim353", 353, ("love", "sex", 6.77))])
+@pytest.mark.parametrize(
+    ("name", "n_pairs", "first"), [("simlex999", 999, ("old", "new", 1.58)), ("wordsim353", 353, ("love", "sex", 6.77))]
+)
 def test_word_pair_sets(name, n_pairs, first):
     s = rl.stimuli.load(name)
     assert len(s.pairs) == n_pairs and s.ratings.shape == (n_pairs,)
@@ -78,7 +79,7 @@ def test_user_text_and_csv(tmp_path):
     assert rl.stimuli.load(f"{tmp_path / 'd.csv'}:text").items == c.items
     with pytest.raises(ReprlabError, match="name the column"):
         rl.stimuli.load(tmp_path / "d.csv")
-    with pytest.raises(ReprlabError, match="no column 'txt'.*Did you mean 'text'"):
+    with pytest.raises(ReprlabError, match=r"no column 'txt'.*Did you mean 'text'"):
         rl.stimuli.load(tmp_path / "d.csv", column="txt")
     (tmp_path / "empty.txt").write_text("\n\n")
     with pytest.raises(ReprlabError, match="no non-empty line"):

@@ -81,8 +81,7 @@ def test_minilm_mean_pooled_layers_equal_transformers(minilm):
     assert default_layers(minilm.model) == acts.names
     refs = []
     for b in range(0, len(SENTENCES), 3):  # the same batches, computed directly
-        enc = minilm.tokenizer(SENTENCES[b : b + 3], padding=True, truncation=True, max_length=256,
-                               return_tensors="pt")
+        enc = minilm.tokenizer(SENTENCES[b : b + 3], padding=True, truncation=True, max_length=256, return_tensors="pt")
         with torch.no_grad():
             hs = minilm.model(**enc, output_hidden_states=True).hidden_states
         m = enc["attention_mask"].unsqueeze(-1).float()
@@ -90,6 +89,15 @@ def test_minilm_mean_pooled_layers_equal_transformers(minilm):
     assert len(refs[0]) == 7
     for i, name in enumerate(acts.names):
         np.testing.assert_allclose(acts[name], np.concatenate([r[i] for r in refs]), rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_bare_transformers_model_with_its_tokenizer(minilm):
+    zoo = rl.extract(minilm, SENTENCES[:3], layers="encoder.layer.5", progress=False)
+    bare = rl.extract(minilm.model, SENTENCES[:3], layers="encoder.layer.5", preprocess=minilm.tokenizer,
+                      progress=False)
+    np.testing.assert_allclose(bare["encoder.layer.5"], zoo["encoder.layer.5"], rtol=0, atol=1e-6)
+    assert zoo.attrs["model_id"] == "minilm-l6" and bare.attrs["model_id"] == "BertModel(model)"
 
 
 @pytest.mark.slow

@@ -91,8 +91,8 @@ def test_subset_and_dask(tmp_path):
         sub = acts.subset(ids)
         assert sub.ids == ids
         np.testing.assert_array_equal(sub["a"], mem["a"][[17, 3, 29, 3]])
-        stim, pos = sub.index("b")
-        assert stim.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3][:len(stim)]
+        stim, _ = sub.index("b")
+        assert stim.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3][: len(stim)]
         np.testing.assert_array_equal(sub["b"][:3], mem["b"][51:54])
     with pytest.raises(ReprlabError, match="not in these activations"):
         disk.subset(["nope"])
@@ -130,7 +130,7 @@ def test_paths_that_are_not_stores(tmp_path):
         with pytest.raises(ReprlabError, match="is not an activation store"):
             rl.extract(Net(), X, layers="a", out=tmp_path / "d", overwrite=overwrite, progress=False)
     assert (tmp_path / "d" / "keep.txt").exists()
-    with pytest.raises(ReprlabError, match="no zarr.json"):
+    with pytest.raises(ReprlabError, match=r"no zarr\.json"):
         rl.Activations.open(tmp_path / "d")
     (tmp_path / "empty").mkdir()
     rl.extract(Net(), X, layers="a", out=tmp_path / "empty", progress=False)  # an empty folder is fine

@@ -69,7 +69,8 @@ def _wrap_preprocess(preprocess: Any) -> Any:
     if preprocess is not None and hasattr(preprocess, "model_input_names") and hasattr(preprocess, "pad_token"):
         from .zoo import TextPreprocess
 
-        return TextPreprocess(preprocess, max_length=getattr(preprocess, "model_max_length", None))
+        limit = getattr(preprocess, "model_max_length", None)
+        return TextPreprocess(preprocess, max_length=limit if isinstance(limit, int) and limit < 10**6 else None)
     if preprocess is not None and not callable(preprocess):
         raise ReprlabTypeError(f"`preprocess` must be callable (a list of stimuli -> model input); got {preprocess!r}.")
     return preprocess
@@ -332,8 +333,10 @@ def extract(
                 if order is None:
                     order = list(cap.order)
                     if writer is not None:
-                        widths = {n: current[n][0].shape[1] if isinstance(current[n], tuple) else current[n].shape[1]
-                                  for n in order}
+                        widths = {
+                            n: current[n][0].shape[1] if isinstance(current[n], tuple) else current[n].shape[1]
+                            for n in order
+                        }
                         writer.ensure_layers(order, widths, out_dtype)
                 if writer is not None:
                     writer.write_batch(b0, b1, current)

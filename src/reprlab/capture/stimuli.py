@@ -269,9 +269,7 @@ def _lfw_subset() -> Stimuli:
 _SETS = {
     "lee50": _lee50,
     "lee300": _lee300,
-    "simlex999": lambda: _word_pairs(
-        "simlex999", "simlex999.txt", "gensim test data simlex999.txt (Hill et al. 2015)"
-    ),
+    "simlex999": lambda: _word_pairs("simlex999", "simlex999.txt", "gensim test data simlex999.txt (Hill et al. 2015)"),
     "wordsim353": lambda: _word_pairs(
         "wordsim353", "wordsim353.tsv", "gensim test data wordsim353.tsv (Finkelstein et al. 2002)"
     ),
@@ -319,9 +317,7 @@ def _read_csv(path: Path, column: str | None, id_column: str | None) -> Stimuli:
 def _read_images(path: Path) -> Stimuli:
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
     if not files:
-        raise ReprlabError(
-            f"The folder {str(path)!r} holds no image file ({', '.join(sorted(_IMAGE_SUFFIXES))})."
-        )
+        raise ReprlabError(f"The folder {str(path)!r} holds no image file ({', '.join(sorted(_IMAGE_SUFFIXES))}).")
     Image = require("PIL.Image", "data", "pillow")
     items = []
     for p in files:
@@ -361,4 +357,3 @@ def load(name: str | Path, *, column: str | None = None, id_column: str | None =
         f"Unknown stimuli {text!r}: not a packaged set and no such file or folder.{close_matches(text, _SETS)} "
         f"Packaged sets: {available()}."
     )
-

