@@ -310,3 +310,10 @@ def test_capture_context_removes_hooks():
         assert _hook_count(net) == 2
         cap.run(lambda: net(X[:2]))
     assert seen == ["stem", "head"] and _hook_count(net) == 0
+
+
+def test_progress_without_tqdm(capsys, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "tqdm.auto", None)
+    rl.extract(Blocks(), X, layers="head", batch_size=8, progress=True)
+    err = capsys.readouterr().err
+    assert "23/23 stimuli" in err and "stimuli/s" in err
