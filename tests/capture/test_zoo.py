@@ -94,8 +94,9 @@ def test_minilm_mean_pooled_layers_equal_transformers(minilm):
 @pytest.mark.slow
 def test_a_bare_transformers_model_with_its_tokenizer(minilm):
     zoo = rl.extract(minilm, SENTENCES[:3], layers="encoder.layer.5", progress=False)
-    bare = rl.extract(minilm.model, SENTENCES[:3], layers="encoder.layer.5", preprocess=minilm.tokenizer,
-                      progress=False)
+    bare = rl.extract(
+        minilm.model, SENTENCES[:3], layers="encoder.layer.5", preprocess=minilm.tokenizer, progress=False
+    )
     np.testing.assert_allclose(bare["encoder.layer.5"], zoo["encoder.layer.5"], rtol=0, atol=1e-6)
     assert zoo.attrs["model_id"] == "minilm-l6" and bare.attrs["model_id"] == "BertModel(model)"
 
