@@ -23,15 +23,11 @@ def test_lee50_with_the_human_similarity_matrix():
     assert np.all(np.diag(D) == 0)
 
 
-def test_human_rdm_needs_the_rsa_module_or_builds_an_rdm():
+def test_human_rdm_is_an_rdm_labelled_by_ids():
     s = rl.stimuli.load("lee50")
-    try:
-        import reprlab.measures.rsa  # noqa: F401
-    except ImportError:
-        with pytest.raises(ReprlabError, match="human_dissimilarity"):
-            _ = s.human_rdm
-    else:
-        np.testing.assert_allclose(np.asarray(s.human_rdm.square), s.human_dissimilarity)
+    D = s.human_rdm
+    assert isinstance(D, rl.RDM) and list(D.labels) == list(s.ids)
+    np.testing.assert_allclose(np.asarray(D.square), s.human_dissimilarity)
     with pytest.raises(ReprlabError, match="no human similarity matrix"):
         _ = rl.stimuli.load("lee300").human_dissimilarity
 
