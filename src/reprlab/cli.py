@@ -187,6 +187,8 @@ def _cmd_describe(args: argparse.Namespace) -> int:
         res.save(out / "describe.json")
         res.save(out / "describe.csv")
         print(f"wrote describe.json and describe.csv to {out}/")
+
+
 # --- reprlab extract --------------------------------------------------------------------------
 
 
@@ -256,12 +258,13 @@ def _parser_demo(sub: Any) -> None:
     )
     p.add_argument("--out", default="results", help="output directory (default: results/)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="fewer documents, tokens and resamples (a smoke test)")
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .experiments.demo import run_demo
 
-    return run_demo(out=args.out, seed=args.seed)
+    return run_demo(out=args.out, seed=args.seed, quick=args.quick)
 
 
 # --- reprlab report ---------------------------------------------------------------------------
