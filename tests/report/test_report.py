@@ -1,0 +1,115 @@
+"""The HTML report: built from a results directory, numbers equal to the JSON, and it displays in a
+real browser (Debian's Chromium driven by Playwright) with no console errors and no blank page."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+import reprlab as rl
+from reprlab.cli import main
+from reprlab.report import build_report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class _Cells(HTMLParser):
+    """Collects (table source, data-value) pairs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.source, self.cells, self.imgs = None, [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self.source = a.get("data-source")
+        elif tag == "td" and "data-value" in a:
+            self.cells.append((self.source, float(a["data-value"])))
+        elif tag == "img":
+            self.imgs.append(a)
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    g = np.random.default_rng(0)
+    latent = g.normal(size=(60, 3))
+    layers = {f"layer{i}": np.tanh(latent @ g.normal(size=(3, 8))) + 0.2 * i * g.normal(size=(60, 8)) for i in range(4)}
+    np.savez(tmp_path / "layers.npz", **layers)
+    out = tmp_path / "results"
+    assert main(["compare", str(tmp_path / "layers.npz"), "-m", "cka", "-m", "cka(kernel=rbf)", "--out", str(out)]) == 0
+    return out
+
+
+def test_report_numbers_equal_json(results_dir):
+    path = build_report(results_dir)
+    parser = _Cells()
+    parser.feed(path.read_text())
+    assert len(parser.imgs) == 2 and all(i["alt"] for i in parser.imgs)
+    by_source = {}
+    for src, v in parser.cells:
+        by_source.setdefault(src, []).append(v)
+    assert set(by_source) == {"compare_cka.json", "compare_cka_kernel_rbf.json"}
+    for src, vals in by_source.items():
+        doc = json.loads((results_dir / src).read_text())
+        assert vals == [v for row in doc["values"] for v in row]  # exact, from the JSON
+
+
+def test_report_cli_and_empty_dir(results_dir, tmp_path, capsys):
+    assert main(["report", str(results_dir), "--out", str(tmp_path / "r.html")]) == 0
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty")]) == 2
+    assert "No results found" in capsys.readouterr().err
+
+
+def render_in_browser(html_path, screenshot_path):
+    """Open a page in headless Chromium; return console errors, image states and the screenshot."""
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM, "Debian's chromium is not installed; `make test` installs it (apt-get install chromium)"
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"]  # fmt: skip
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(html_path.as_uri(), wait_until="load")
+        images = page.evaluate(
+            "[...document.images].map(i => ({ok: i.complete && i.naturalWidth > 0, w: i.clientWidth,"
+            " h: i.clientHeight, alt: i.alt}))"
+        )
+        page.screenshot(path=str(screenshot_path), full_page=True)
+        browser.close()
+    return errors, images
+
+
+def test_report_displays_in_chromium(results_dir, tmp_path):
+    path = build_report(results_dir)
+    errors, images = render_in_browser(path, tmp_path / "shot.png")
+    assert errors == []
+    assert len(images) == 2
+    assert all(i["ok"] and i["w"] > 50 and i["h"] > 50 and i["alt"] for i in images)
+    assert_not_blank(tmp_path / "shot.png")
+
+
+def assert_not_blank(png_path):
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(png_path)
+    assert img.shape[0] > 100 and img.shape[1] > 100
+    assert float(img[..., :3].std()) > 0.05, "screenshot is blank"
+
+
+def test_result_plot_and_csv(results_dir):
+    res = rl.ComparisonResult.load(results_dir / "compare_cka.json")
+    ax = res.plot()
+    assert ax.get_title() == "cka"
+    assert re.match(r"^,layer0,layer1", (results_dir / "compare_cka.csv").read_text())
