@@ -31,7 +31,6 @@ def spearman_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (ra @ rb) / torch.sqrt((ra @ ra) * (rb @ rb))
 
 
-
 @pytest.fixture
 def rdm_measure():
     """A registered pairwise-distance measure with the ``pair_matrix`` / ``compare_pairs`` hooks."""

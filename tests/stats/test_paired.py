@@ -65,7 +65,7 @@ def test_sweep_with_fdr(models):
     sweep = rl.stats.paired_sweep(layers_a, base, T, "cka", n=200, seed=0, q=0.05)
     assert sweep.names == ["l1", "l2", "l3"]
     assert list(sweep.significant) == [True, False, True]
-    adj, rej = rl.stats.fdr_bh([r.p for r in sweep.results], 0.05)
+    adj, _ = rl.stats.fdr_bh([r.p for r in sweep.results], 0.05)
     np.testing.assert_allclose(sweep.p_adjusted, adj)
     df = sweep.to_pandas()
     assert list(df["layer"]) == ["l1", "l2", "l3"] and df["significant"].tolist() == [True, False, True]

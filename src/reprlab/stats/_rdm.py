@@ -24,7 +24,7 @@ LOCAL_METHODS = ("spearman", "rho_a", "pearson", "cosine")
 
 def n_from_condensed(length: int, name: str) -> int:
     """The number of stimuli of a condensed RDM of ``length`` entries, or raise."""
-    n = int(round((1 + math.sqrt(1 + 8 * length)) / 2))
+    n = round((1 + math.sqrt(1 + 8 * length)) / 2)
     if n * (n - 1) // 2 != length or length < 1:
         raise ReprlabError(
             f"`{name}` has {length} entries, which is not n(n-1)/2 for any number of stimuli n; give a condensed "
@@ -44,7 +44,9 @@ def rdm_vector(rdm: Any, name: str) -> np.ndarray:
             raise ReprlabError(f"`{name}` must be an RDM, a square (n, n) array or a condensed vector: {err}") from None
         if arr.ndim == 2:
             if arr.shape[0] != arr.shape[1]:
-                raise ReprlabError(f"`{name}` must be a square (n, n) RDM or a condensed vector; got shape {arr.shape}.")
+                raise ReprlabError(
+                    f"`{name}` must be a square (n, n) RDM or a condensed vector; got shape {arr.shape}."
+                )
             if not np.allclose(arr, arr.T, rtol=1e-10, atol=1e-12, equal_nan=True):
                 raise ReprlabError(f"`{name}` is a square matrix but not symmetric; an RDM must be symmetric.")
             iu = np.triu_indices(arr.shape[0], 1)

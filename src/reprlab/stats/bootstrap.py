@@ -128,7 +128,9 @@ class BootstrapResult:
         return (self.ci_low, self.ci_high)
 
     def __str__(self) -> str:
-        return f"{self.measure} = {self.value:.4g} [{self.ci_low:.4g}, {self.ci_high:.4g}] ({self.ci:.0%} {self.method})"
+        return (
+            f"{self.measure} = {self.value:.4g} [{self.ci_low:.4g}, {self.ci_high:.4g}] ({self.ci:.0%} {self.method})"
+        )
 
 
 def _seed_of(seed: Any) -> int | None:
@@ -273,8 +275,12 @@ def _paired_p(adv_samples: np.ndarray, alternative: str) -> np.ndarray:
 def _paired_setup(measure, params, dtype, device, n, ci, method, seed, alternative):
     if alternative not in ALTERNATIVES_PAIRED:
         raise ReprlabError(f"`alternative` must be one of {ALTERNATIVES_PAIRED}; got {alternative!r}.")
-    return check_count(n), check_level(ci), _check_method(method), check_seed(seed), Evaluator.resolve(
-        measure, params, dtype, device
+    return (
+        check_count(n),
+        check_level(ci),
+        _check_method(method),
+        check_seed(seed),
+        Evaluator.resolve(measure, params, dtype, device),
     )
 
 

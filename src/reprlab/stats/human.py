@@ -48,7 +48,9 @@ def model_rdm(X: Any, method: str = "cosine", name: str = "X") -> np.ndarray:
     if method in ("cosine", "correlation"):
         norms = np.linalg.norm(A, axis=1)
         if np.any(norms == 0):
-            raise ReprlabError(f"`{name}` has rows with zero norm (after centring), where {method} distance is undefined.")
+            raise ReprlabError(
+                f"`{name}` has rows with zero norm (after centring), where {method} distance is undefined."
+            )
         U = A / norms[:, None]
         D = 1.0 - U @ U.T
     else:
@@ -112,7 +114,9 @@ def rdm_alignment(
     rng = check_seed(seed)
     T = _square(target, "target")
     shape = getattr(X, "shape", None)
-    if hasattr(X, "condensed") or (shape is not None and (len(shape) == 1 or (len(shape) == 2 and shape[0] == shape[1]))):
+    if hasattr(X, "condensed") or (
+        shape is not None and (len(shape) == 1 or (len(shape) == 2 and shape[0] == shape[1]))
+    ):
         M = _square(X, "X")
     else:
         M = model_rdm(X, rdm)
@@ -131,7 +135,9 @@ def rdm_alignment(
     value, samples, jack = run_bootstrap(value_on, units, n=n, rng=rng, jackknife=method == "bca")
     lo, hi = interval(samples, value, ci, method, jack)
     spec = f"rsa(rdm={rdm}, compare={compare}) vs target"
-    return BootstrapResult(float(value), float(lo), float(hi), samples, method, n, _seed_of(seed), ci, spec, "distinct_pairs")
+    return BootstrapResult(
+        float(value), float(lo), float(hi), samples, method, n, _seed_of(seed), ci, spec, "distinct_pairs"
+    )
 
 
 def layerwise_rdm_alignment(layers: Mapping[str, Any], target: Any, **kwargs: Any) -> dict[str, BootstrapResult]:
@@ -172,9 +178,7 @@ def human_rsa(
     if isinstance(model, str):
         model = rl.zoo.load(model)
     acts = rl.extract(model, stim, layers=layers, pool=pool, batch_size=batch_size)
-    return layerwise_rdm_alignment(
-        acts, target, rdm=rdm, compare=compare, n=n, seed=seed, ci=ci, method=method
-    )
+    return layerwise_rdm_alignment(acts, target, rdm=rdm, compare=compare, n=n, seed=seed, ci=ci, method=method)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -213,7 +217,9 @@ def word_similarity_from_vectors(
     rng = check_seed(seed)
     r = np.asarray(ratings, dtype=float)
     if r.ndim != 1 or r.shape[0] != len(pairs):
-        raise ReprlabError(f"`ratings` must be 1-D with one rating per pair; got shape {r.shape} for {len(pairs)} pairs.")
+        raise ReprlabError(
+            f"`ratings` must be 1-D with one rating per pair; got shape {r.shape} for {len(pairs)} pairs."
+        )
     missing = sorted({w for p in pairs for w in p if w not in vectors})
     if missing:
         raise ReprlabError(f"No vector for {len(missing)} word(s) of `pairs`, e.g. {missing[:5]}; embed every word.")

@@ -58,7 +58,9 @@ def check_count(n: Any, name: str = "n") -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise ReprlabTypeError(f"`{name}` (the number of resamples) must be an integer; got {n!r}.")
     if n < 1:
-        raise ReprlabError(f"`{name}` (the number of resamples) must be at least 1; got {n}. Typical values: 1000-10000.")
+        raise ReprlabError(
+            f"`{name}` (the number of resamples) must be at least 1; got {n}. Typical values: 1000-10000."
+        )
     return int(n)
 
 
@@ -119,7 +121,9 @@ def to_float(value: Any, spec: str) -> float:
         return float(value.reshape(()))
     if isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(value, bool):
         return float(value)
-    raise ReprlabError(f"{spec} returns a {type(value).__name__}; resampling statistics need one number per comparison.")
+    raise ReprlabError(
+        f"{spec} returns a {type(value).__name__}; resampling statistics need one number per comparison."
+    )
 
 
 @dataclass
@@ -136,7 +140,9 @@ class Evaluator:
     def resolve(cls, measure: str, params: Mapping[str, Any], dtype: Any = None, device: Any = None) -> Evaluator:
         m, p = _registry.resolve(measure, params)
         if m.info.kind != "compare":
-            raise ReprlabError(f"{m.info.name!r} describes one representation; these statistics need a compare measure.")
+            raise ReprlabError(
+                f"{m.info.name!r} describes one representation; these statistics need a compare measure."
+            )
         ev = cls(m, p, _registry.format_spec(m.info.name, p), dtype, device)
         if not ev.pairwise:
             data = [k for k, prm in m.info.params.items() if prm.data and p[k] is not None]
