@@ -1,7 +1,8 @@
 """Alignment with human reference data: RDM targets (lee50) and word-similarity ratings.
 
 **RDM targets.** :func:`rdm_alignment` compares a model's RDM with a fixed target RDM (e.g. the human
-document-similarity matrix of the Lee et al. 2005 corpus, ``rl.stimuli.load("lee50").human_rdm``) and
+document dissimilarities of the Lee et al. 2005 corpus, ``rl.stimuli.load("lee50").human_dissimilarity``,
+``1 - similarity``) and
 bootstraps the stimuli with the distinct-pairs rule (:mod:`reprlab.stats.resampling`: pairs of a
 stimulus with its own copy are dropped). :func:`human_rsa` does it for every layer of a zoo model.
 Known result (``shared/OFFLINE-MODELS.md``): MiniLM-L6, mean-pooled, cosine RDMs, Spearman over the
@@ -151,33 +152,35 @@ def layerwise_rdm_alignment(layers: Mapping[str, Any], target: Any, **kwargs: An
 
 def human_rsa(
     model: Any,
-    stimuli: str = "lee50",
+    stimuli: Any = "lee50",
     *,
     layers: Any = "all",
-    pool: str = "mean",
+    pool: str | None = "mean",
     rdm: str = "cosine",
     compare: str = "spearman",
     n: int = 1000,
     seed: Any = 0,
     ci: float = 0.95,
     method: str = "percentile",
-    batch_size: int = 32,
+    **extract_kwargs: Any,
 ) -> dict[str, BootstrapResult]:
     """Layer-wise RSA of a model against a stimulus set's human RDM (``lee50`` by default).
 
-    ``model`` is a zoo name (``"minilm-l6"``) or a loaded zoo model; activations are extracted with
-    :func:`reprlab.extract` (``layers``, ``pool``, ``batch_size``) and each layer's ``rdm`` RDM is
-    compared with ``stim.human_rdm`` by ``compare``, with a bootstrap interval over stimuli.
+    ``model`` is a zoo name (``"minilm-l6"``), a loaded zoo model or any model :func:`reprlab.extract`
+    accepts; ``stimuli`` a set name or an ``rl.stimuli`` set with human dissimilarities. Every layer
+    (``layers``, pooled by ``pool``; other keywords such as ``batch_size`` go to :func:`reprlab.extract`)
+    gets its ``rdm`` RDM compared with the human one by ``compare``, with a bootstrap interval over
+    stimuli (distinct-pairs rule). Returns layer name -> :class:`BootstrapResult`, in network order.
     """
     import reprlab as rl
 
     stim = rl.stimuli.load(stimuli) if isinstance(stimuli, str) else stimuli
-    target = getattr(stim, "human_rdm", None)
-    if target is None:
+    if getattr(stim, "human_similarity", None) is None and getattr(stim, "human_dissimilarity", None) is None:
         raise ReprlabError(f"The stimulus set {getattr(stim, 'name', stimuli)!r} has no human RDM; lee50 has one.")
+    target = stim.human_dissimilarity
     if isinstance(model, str):
         model = rl.zoo.load(model)
-    acts = rl.extract(model, stim, layers=layers, pool=pool, batch_size=batch_size)
+    acts = rl.extract(model, stim, layers=layers, pool=pool, **extract_kwargs)
     return layerwise_rdm_alignment(acts, target, rdm=rdm, compare=compare, n=n, seed=seed, ci=ci, method=method)
 
 
@@ -243,20 +246,21 @@ def word_similarity_from_vectors(
 
 def word_similarity(
     model: Any,
-    dataset: str = "simlex999",
+    dataset: Any = "simlex999",
     *,
     layers: Any = "all",
-    pool: str = "mean",
+    pool: str | None = "mean",
     n: int = 1000,
     seed: Any = 0,
     ci: float = 0.95,
     method: str = "percentile",
-    batch_size: int = 64,
+    **extract_kwargs: Any,
 ) -> dict[str, BootstrapResult]:
-    """Word-similarity alignment of every layer of a zoo model on ``simlex999`` or ``wordsim353``.
+    """Word-similarity alignment of every layer of a model on ``simlex999`` or ``wordsim353``.
 
-    Each distinct word is fed to the model on its own and pooled (``pool``) into one vector per layer;
-    see the module docstring for the protocol.
+    The stimulus set's items are its distinct words; each is fed to the model on its own and pooled
+    (``pool``) into one vector per layer (other keywords go to :func:`reprlab.extract`). See the module
+    docstring for the protocol. Returns layer name -> :class:`BootstrapResult`, in network order.
     """
     import reprlab as rl
 
@@ -264,15 +268,15 @@ def word_similarity(
     pairs = getattr(stim, "pairs", None)
     ratings = getattr(stim, "ratings", None)
     if pairs is None or ratings is None:
-        raise ReprlabError(f"The stimulus set {dataset!r} has no rated word pairs; use simlex999 or wordsim353.")
+        raise ReprlabError(
+            f"The stimulus set {getattr(stim, 'name', dataset)!r} has no rated word pairs; use simlex999 or wordsim353."
+        )
     pairs = [tuple(p) for p in pairs]
-    words = sorted({w for p in pairs for w in p})
     if isinstance(model, str):
         model = rl.zoo.load(model)
-    acts = rl.extract(model, words, layers=layers, pool=pool, batch_size=batch_size)
+    acts = rl.extract(model, stim, layers=layers, pool=pool, **extract_kwargs)
     out = {}
     for name in acts.names:
-        A = np.asarray(acts[name])
-        vectors = dict(zip(words, A))
+        vectors = dict(zip(stim.items, np.asarray(acts[name])))
         out[str(name)] = word_similarity_from_vectors(vectors, pairs, ratings, n=n, seed=seed, ci=ci, method=method)
     return out
