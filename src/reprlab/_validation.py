@@ -99,6 +99,11 @@ def as_tensor(
             )
         elif ndim == 2 and t.ndim > 2:
             fix = "Flatten the trailing dimensions first, e.g. X.reshape(X.shape[0], -1), or pool them."
+        elif ndim == 3 and t.ndim == 2:
+            fix = (
+                "The repeats axis is missing: this measure compares response distributions and needs the "
+                "repeated responses to each condition stacked as (n_conditions, n_repeats, n_features)."
+            )
         else:
             fix = ""
         expected = {
