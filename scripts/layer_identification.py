@@ -98,7 +98,16 @@ def main() -> None:
                 f"identify `{layers[0]}` in every case; per-layer columns show where the others fail."
             ),
         ]
-    lines.append("")
+    widths = [reps[0][k].shape[1] for k in layers]
+    lines += [
+        "",
+        f"Caveat: the layers have different widths ({', '.join(map(str, widths))}) and scales. A measure that "
+        "depends on the width or the overall scale of the activations can pick a layer out by those alone, "
+        "without finding corresponding representations; layers of equal width (here "
+        + ", ".join(f"`{k}`" for k, w in zip(layers, widths) if widths.count(w) > 1)
+        + ") are the sharper test.",
+        "",
+    ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print(f"wrote {args.out}")
