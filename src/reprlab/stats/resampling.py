@@ -17,7 +17,9 @@ hooks in ``Measure.extras`` (``register(..., extras={...})``):
 ``pair_matrix(P, **params) -> (m, m) tensor``
     The symmetric dissimilarity (or similarity) matrix over the m resampling units (stimuli, or
     conditions when the measure averages rows into conditions) of a prepared representation ``P``
-    (the output of the measure's ``prepare``).
+    (the output of the measure's ``prepare``). It may raise :class:`~reprlab.errors.ReprlabError` for
+    parameter settings that cannot be evaluated on pairs; it runs once, on all stimuli, before any
+    resampling, so the message reaches the user unchanged.
 ``compare_pairs(dx, dy, **params) -> float``
     The measure's value from two 1-D tensors of the same pairs' entries, of any length >= 3 (a pair
     may occur several times; it then counts several times).
