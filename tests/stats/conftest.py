@@ -123,3 +123,28 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def asymmetric_measure():
+    """An asymmetric measure: squared correlation of X's first unit with Y's mean unit."""
+    name = "_test_asymmetric"
+
+    def core(X, Y):
+        return torch.corrcoef(torch.stack([X[:, 0], Y.mean(1)]))[0, 1] ** 2
+
+    _registry.load_all()
+    _registry.register(
+        name,
+        family="_test",
+        params={},
+        larger_is_similar=True,
+        is_metric=False,
+        symmetric=False,
+        invariances=set(),
+        range=(0.0, 1.0),
+        references=("test only",),
+        summary="test only",
+    )(core)
+    yield name
+    _registry._REGISTRY.pop(name)

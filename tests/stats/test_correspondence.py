@@ -92,3 +92,10 @@ def test_correspondence_errors(chain):
         rl.stats.layer_correspondence([], B, "cka")
     with pytest.raises(ReprlabError, match="at least 5"):
         rl.stats.layer_correspondence({k: v[:4] for k, v in A.items()}, {k: v[:4] for k, v in B.items()}, "cka")
+
+
+def test_asymmetric_measures_compute_both_orders(nets, asymmetric_measure):
+    r = rl.stats.layer_identification(nets[:2], asymmetric_measure)
+    for s, t in [(0, 1), (1, 0)]:
+        M = np.array([[rl.compare(nets[s][a], nets[t][b], asymmetric_measure) for b in r.layers] for a in r.layers])
+        np.testing.assert_array_equal(r.matches[s, t], M.argmax(1))

@@ -99,3 +99,11 @@ def test_sweep_errors(models):
         rl.stats.paired_sweep({"l1": good[:50]}, bad, T, "cka")
     with pytest.raises(ReprlabError, match="`alternative` must be one of"):
         rl.stats.paired_bootstrap(good, bad, T, "cka", alternative="less")
+
+
+def test_paired_bootstrap_with_the_pair_rule(rdm_measure, models):
+    T, good, bad = models
+    r = rl.stats.paired_bootstrap(good, bad, T, rdm_measure, n=2, seed=1)
+    one_a = rl.stats.bootstrap(good, T, rdm_measure, n=1, seed=1).samples[0]
+    one_b = rl.stats.bootstrap(bad, T, rdm_measure, n=1, seed=1).samples[0]
+    assert r.samples[0] == pytest.approx(one_a - one_b, rel=1e-10)  # the same resample for A and B
