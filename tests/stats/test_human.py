@@ -90,3 +90,10 @@ def test_word_similarity_from_vectors():
         rl.stats.word_similarity_from_vectors(vecs, pairs, np.ones(40), n=5)
     with pytest.raises(ReprlabError, match="is zero"):
         rl.stats.word_similarity_from_vectors({**vecs, "w0": np.zeros(8)}, pairs, ratings)
+
+
+def test_square_representation_is_not_mistaken_for_an_rdm(target_and_model):
+    _, human = target_and_model
+    Xsq = np.random.default_rng(0).normal(size=(30, 30))
+    r = rl.stats.rdm_alignment(Xsq, human, n=1)
+    assert r.value == pytest.approx(sps.spearmanr(pdist(Xsq, "cosine"), human).statistic, rel=1e-10)

@@ -73,6 +73,23 @@ def _square(rdm: Any, name: str) -> np.ndarray:
     return S + S.T
 
 
+def _is_rdm(X: Any) -> bool:
+    """An RDM object, a condensed vector, or a square symmetric array with a zero diagonal (a representation
+    with as many features as stimuli is not mistaken for an RDM)."""
+    if hasattr(X, "condensed"):
+        return True
+    A = np.asarray(X.detach().cpu() if hasattr(X, "detach") else X)
+    if A.ndim == 1:
+        return True
+    return (
+        A.ndim == 2
+        and A.shape[0] == A.shape[1]
+        and np.issubdtype(A.dtype, np.number)
+        and bool(np.allclose(A, A.T))
+        and not np.any(np.diagonal(A))
+    )
+
+
 def _pairs(ix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.triu_indices(ix.shape[0], 1)
     keep = ix[a] != ix[b]
@@ -96,8 +113,8 @@ def rdm_alignment(
     Parameters
     ----------
     X : array (n_stimuli, n_features), or an RDM (``reprlab.RDM``, square or condensed)
-        The model; a 2-D non-square array is a representation whose RDM is computed with ``rdm``.
-        (A square array is read as an RDM.)
+        The model: a representation, whose RDM is computed with ``rdm``, or an RDM (a square array is
+        read as an RDM when it is symmetric with a zero diagonal).
     target : RDM (``reprlab.RDM``, square (n, n) or condensed)
         The target dissimilarities, e.g. human judgements, over the same stimuli in the same order.
     rdm : {"cosine", "correlation", "euclidean", "sqeuclidean"}
@@ -114,10 +131,7 @@ def rdm_alignment(
     method = _check_method(method)
     rng = check_seed(seed)
     T = _square(target, "target")
-    shape = getattr(X, "shape", None)
-    if hasattr(X, "condensed") or (
-        shape is not None and (len(shape) == 1 or (len(shape) == 2 and shape[0] == shape[1]))
-    ):
+    if _is_rdm(X):
         M = _square(X, "X")
     else:
         M = model_rdm(X, rdm)
