@@ -111,3 +111,15 @@ def test_normalise_raw_and_ceiling_normalised():
         rl.stats.normalise(0.2, 0.0)
     with pytest.raises(ReprlabError, match="`bound` must be"):
         rl.stats.normalise(0.2, nc, bound="middle")
+
+
+def test_normalise_a_bootstrap_result():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4))
+    r = rl.stats.bootstrap(X, X + rng.normal(size=X.shape), "cka", n=50)
+    a = rl.stats.normalise(r, rl.stats.NoiseCeiling(0.5, 0.8))
+    assert a.raw == r.value and a.normalised == pytest.approx(r.value / 0.5)
+    assert a.normalised_interval == (pytest.approx(r.ci_low / 0.5), pytest.approx(r.ci_high / 0.5))
+    assert rl.stats.normalise(0.3, 0.6).normalised_interval is None
+    with pytest.raises(ReprlabError, match="one ceiling, not an array"):
+        rl.stats.normalise(r, np.array([0.5, 0.6]))

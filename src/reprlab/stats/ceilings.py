@@ -151,16 +151,22 @@ def split_half_reliability(data: Any, n_splits: int = 100, seed: Any = 0, correc
 
 @dataclass(frozen=True)
 class Alignment:
-    """An alignment score reported raw and normalised by a noise ceiling (``normalised = raw / ceiling``)."""
+    """An alignment score reported raw and normalised by a noise ceiling (``normalised = raw / ceiling``).
+
+    ``normalised_interval`` is the raw score's bootstrap interval divided by the ceiling, when the score
+    came with one (a :class:`~reprlab.stats.BootstrapResult`); the ceiling is treated as fixed.
+    """
 
     raw: Any
     ceiling: Any
     normalised: Any
+    normalised_interval: tuple[float, float] | None = None
 
 
 def normalise(raw: Any, ceiling: Any, bound: str = "lower") -> Alignment:
     """Report ``raw`` (a score or an array of per-unit scores) raw and divided by ``ceiling``.
 
+    ``raw`` may also be a :class:`~reprlab.stats.BootstrapResult`, whose interval is then normalised too.
     ``ceiling`` is a number, an array (per unit, e.g. from :func:`split_half_reliability`) or a
     :class:`NoiseCeiling`, of which ``bound`` picks the ``lower`` (default: the score an independent
     group of subjects reaches, so 1 means "as good as other subjects") or the ``upper`` bound.
@@ -170,6 +176,10 @@ def normalise(raw: Any, ceiling: Any, bound: str = "lower") -> Alignment:
         if bound not in ("lower", "upper"):
             raise ReprlabError(f"`bound` must be 'lower' or 'upper'; got {bound!r}.")
         ceiling = getattr(ceiling, bound)
+    interval = None
+    if hasattr(raw, "ci_low") and hasattr(raw, "value"):
+        interval = (raw.ci_low, raw.ci_high)
+        raw = raw.value
     c = np.asarray(ceiling, dtype=float)
     r = np.asarray(raw, dtype=float)
     if np.any(~np.isfinite(c)) or np.any(c <= 0):
@@ -178,5 +188,12 @@ def normalise(raw: Any, ceiling: Any, bound: str = "lower") -> Alignment:
             "target data are too noisy for any model to reach a reliable score."
         )
     out = r / c
-    as_py = (lambda x: float(x)) if out.ndim == 0 else (lambda x: x)
-    return Alignment(as_py(r) if r.ndim == 0 else r, as_py(c) if c.ndim == 0 else c, as_py(out))
+    if interval is not None:
+        if c.ndim:
+            raise ReprlabError("A bootstrap result is one score; normalise it by one ceiling, not an array.")
+        interval = (float(interval[0] / c), float(interval[1] / c))
+
+    def py(a: np.ndarray) -> Any:
+        return float(a) if a.ndim == 0 else a
+
+    return Alignment(py(r), py(c), py(out), interval)
