@@ -49,7 +49,9 @@ class Demo:
     def save_records(self, records: list[dict[str, Any]], stem: str) -> str:
         (self.out / f"{stem}.json").write_text(json.dumps(records, indent=1))
         cols = list(records[0])
-        lines = [",".join(cols)] + [",".join(repr(r[c]) if isinstance(r[c], float) else str(r[c]) for c in cols) for r in records]
+        lines = [",".join(cols)] + [
+            ",".join(repr(r[c]) if isinstance(r[c], float) else str(r[c]) for c in cols) for r in records
+        ]
         (self.out / f"{stem}.csv").write_text("\n".join(lines) + "\n")
         return f"{stem}.json"
 

@@ -7,6 +7,8 @@ attribute of this package. ``available()`` and ``info()`` read the registry.
 
 from .._registry import MeasureInfo, Param, Variant, available, info, load_all
 
-__all__ = ["MeasureInfo", "Param", "Variant", "available", "info"]
+__all__ = ["MeasureInfo", "Param", "Variant", "available", "info", "stochastic_shape_from_moments"]
 
 load_all()
+
+from .stochastic import stochastic_shape_from_moments  # noqa: E402  (an entry point beside the registry)

@@ -1,0 +1,417 @@
+"""Generalized shape metrics (Williams, Kunz, Kornblith & Linderman 2021).
+
+Each representation ``X`` (n stimuli x d units) is mapped once to a point on which a Procrustes-type
+distance is computed (the per-representation work is :func:`_prepare`, so
+:func:`reprlab.compare_all` whitens K networks K times, not K^2 times):
+
+1. centre the columns, ``Xc = X - 1 mean(X)``;
+2. optionally project onto the top ``dim`` principal axes (``dim=None``: no projection);
+3. partial whitening with ``0 <= alpha <= 1``:
+   ``Xw = Xc Z``, ``Z = V diag(alpha + (1 - alpha) lam^-1/2) V^T`` with ``C = V diag(lam) V^T``;
+   ``alpha=1`` leaves ``Xc`` unchanged (Procrustes), ``alpha=0`` fully whitens (CCA-like).
+
+Two conventions for step 3:
+
+* ``convention="netrep"`` (default; netrep ``LinearMetric``): ``C = Xc^T Xc`` (no 1/n), eigenvalues
+  clipped below at 1e-7, then ``Xw`` rescaled so that its total variance ``|Xw|_F^2`` equals
+  ``|Xc|_F^2``.
+* ``convention="repsim"`` (wrongu/repsim ``ShapeMetric``): ``C = Xc^T Xc / n``, eigenvalues clipped
+  at 1e-9, no rescaling; wrongu/repsim always projects to ``p`` dimensions: pass ``dim=p``.
+
+The pair step aligns the two points by the best element of the group (narrower matrix zero-padded):
+
+* ``group="orthogonal"``: ``max_Q <Xw Q, Yw> = |Xw^T Yw|_*`` (nuclear norm, one SVD of a small
+  cross-covariance);
+* ``group="permutation"``: ``max_P <Xw P, Yw>`` over unit permutations (linear assignment).
+
+and scores it as
+
+* ``score="angular"``: ``arccos(max <Xw G, Yw> / (|Xw|_F |Yw|_F))`` in radians;
+* ``score="euclidean"``: ``min_G |Xw G - Yw|_F = sqrt(|Xw|^2 + |Yw|^2 - 2 max <Xw G, Yw>)``
+  (not squared, not divided by n).
+
+Both scores are metrics on the equivalence classes (pseudometrics on matrices): each is the
+quotient of a metric (great-circle or Euclidean distance) by a group of isometries, pulled back
+through the fixed per-representation map ``X -> Xw``.
+
+Invariances: translation and the group (permutation; orthogonal for ``group="orthogonal"``) always;
+isotropic scaling for ``score="angular"`` with ``alpha`` in {0, 1} (for 0 < alpha < 1 the mixture
+``alpha I + (1 - alpha) C^-1/2`` depends on the scale); invertible linear maps for ``alpha=0`` with
+the angular score (full whitening of full-column-rank data).
+
+Rank-deficient input never gives NaN: the whitening is one symmetric eigendecomposition of
+``Xc^T Xc`` (or of ``Xc Xc^T`` when d > n), and eigen-directions whose eigenvalue is zero to
+rounding (``<= max(n, d) eps lam_max``) are null directions of ``Xc``: they get weight 0 rather than
+rounding noise times the large clipped weight (netrep keeps that noise; on full-rank data the two
+agree). netrep's variance-preserving factor depends on the width the data are zero-padded to
+(:class:`NetrepRescale`), so it is applied in the pair step, from the per-representation sums.
+
+The pair step costs one cross-product ``Xw^T Yw`` and one small symmetric eigenvalue problem
+(:func:`nuclear_inner`).
+
+References: Williams, Kunz, Kornblith & Linderman (2021), "Generalized shape metrics on neural
+representations", NeurIPS. Matches netrep (ahwillia/netrep ``LinearMetric(center_columns=True,
+zero_pad=True)`` and ``PermutationMetric``) and wrongu/repsim (``angular_shape_metric`` /
+``euclidean_shape_metric``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .._linalg import center_columns
+from .._registry import Param, Variant, register
+from ..errors import ReprlabError
+
+SCORES = ("angular", "euclidean")
+GROUPS = ("orthogonal", "permutation")
+CONVENTIONS = ("netrep", "repsim")
+_CLIP = {"netrep": 1e-7, "repsim": 1e-9}
+
+
+def _alpha(v: object) -> str | None:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0
+    return None if ok else "must be a number in [0, 1] (1: Procrustes, no whitening; 0: full whitening)"
+
+
+def _dim(v: object) -> str | None:
+    ok = v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
+    return None if ok else "must be None or a positive integer (the number of principal axes kept)"
+
+
+PARAMS = {
+    "alpha": Param(1.0, check=_alpha, doc="whitening: 1 none (Procrustes), 0 full (CCA-like), between: partial"),
+    "score": Param("angular", choices=SCORES, doc="angular (arccos, radians) or euclidean (Frobenius norm)"),
+    "group": Param("orthogonal", choices=GROUPS, doc="alignment group: orthogonal maps or unit permutations"),
+    "convention": Param("netrep", choices=CONVENTIONS, doc="whitening convention: netrep or repsim (wrongu)"),
+    "dim": Param(None, check=_dim, doc="project onto the top dim principal axes first (wrongu's p); None: no"),
+}
+
+
+@dataclass
+class NetrepRescale:
+    """netrep's rescaling of the whitening, which depends on the width ``D`` the data are padded to.
+
+    netrep computes the variance after whitening from the clipped eigenvalues of the padded
+    ``D x D`` matrix ``C``, ``sum_i (alpha sqrt(lam_i) + 1 - alpha)^2``, so each of the ``D - r`` null
+    (or zero-padded) directions counts ``(alpha sqrt(tol) + 1 - alpha)^2`` although the whitened data
+    have no variance there, and rescales by ``sqrt(sum_i lam_i / that)``. For data of full column
+    rank ``D`` this preserves the total variance exactly.
+    """
+
+    rank: int  # number of singular values of Xc (min(n, d))
+    lam_sum: torch.Tensor  # sum of the clipped eigenvalues over those
+    var_sum: torch.Tensor  # sum of (alpha sqrt(lam) + 1 - alpha)^2 over those
+    tol: float
+    alpha: float
+
+    def factor(self, width: int) -> torch.Tensor:
+        null = max(width - self.rank, 0)
+        phantom = (self.alpha * math.sqrt(self.tol) + 1.0 - self.alpha) ** 2
+        return torch.sqrt((self.lam_sum + null * self.tol) / (self.var_sum + null * phantom))
+
+
+@dataclass
+class ShapeState:
+    """A representation mapped to its point: ``F`` with ``F F^T = Xw Xw^T``, and ``|F|_F^2``.
+
+    For the orthogonal group ``F`` may be ``Xw`` in any orthonormal basis (here the eigenbasis of
+    ``Xc^T Xc``, or an n-column basis when d > n); for permutations it is ``Xw`` in the unit basis.
+    ``rescale`` holds netrep's variance-preserving factor as a function of the zero-padded width.
+    """
+
+    F: torch.Tensor
+    sq_norm: torch.Tensor
+    rescale: NetrepRescale | None
+    width: int  # columns after centring and projection, before zero-padding
+
+    def scale(self, width: int) -> torch.Tensor | float:
+        return 1.0 if self.rescale is None else self.rescale.factor(width)
+
+
+def _null_mask(lam: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Eigenvalues of ``Xc^T Xc`` (or ``Xc Xc^T``) that are zero to rounding: ``lam <= max(n, d) eps lam_max``."""
+    return lam <= max(shape) * torch.finfo(lam.dtype).eps * lam.max().clamp_min(0.0)
+
+
+def whiten(
+    Xc: torch.Tensor, alpha: float, convention: str = "netrep", basis: str = "principal"
+) -> tuple[torch.Tensor, NetrepRescale | None]:
+    """Partially whiten column-centred ``Xc`` (module docstring, step 3), before any rescaling.
+
+    Returns ``Xw`` in the original unit basis (``basis="units"``: ``Xc Z``) or in any orthonormal
+    basis (``basis="principal"``: with at most min(n, d) columns; fine wherever only inner products
+    between representations matter), and, for the netrep convention with ``alpha < 1``, netrep's
+    variance-preserving factor to apply at a given padded width.
+
+    The eigendecomposition is that of the d x d matrix ``Xc^T Xc`` (or, when d > n, of the n x n
+    ``Xc Xc^T``, which has the same non-zero eigenvalues). Directions whose eigenvalue is zero to
+    rounding (:func:`_null_mask`) are null directions of ``Xc`` and get weight 0 instead of the
+    rounding noise ``Xc v`` times the large clipped weight.
+    """
+    n, d = Xc.shape
+    if alpha == 1.0 and (basis == "units" or d <= n):
+        return Xc, None
+    tol = _CLIP[convention]
+    gram = d > n
+    lam, V = torch.linalg.eigh(Xc @ Xc.T if gram else Xc.T @ Xc)  # V: n x n (gram) or d x d
+    null = _null_mask(lam, (n, d))
+    if alpha == 1.0:  # d > n, principal basis: Xc Xc^T = V diag(lam) V^T, so F = V sqrt(lam)
+        return V * lam.clamp_min(0.0).sqrt().masked_fill(null, 0.0), None
+    scale = 1.0 / n if convention == "repsim" else 1.0
+    lam_c = (lam * scale).clamp_min(tol)
+    w = (alpha + (1.0 - alpha) * lam_c.rsqrt()).masked_fill(null, 0.0)
+    if gram:  # Xw = Xc Z = V diag(w) V^T Xc; in the principal basis V diag(sqrt(lam) w)
+        F = V * (lam.clamp_min(0.0).sqrt() * w) if basis == "principal" else (V * w) @ (V.T @ Xc)
+    else:
+        XV = Xc @ V
+        F = XV * w if basis == "principal" else (XV * w) @ V.T
+    rescale = None
+    if convention == "netrep":
+        terms = (alpha * lam_c.sqrt() + (1.0 - alpha)) ** 2
+        rescale = NetrepRescale(lam.shape[0], lam_c.sum(), terms.sum(), tol, alpha)
+    return F, rescale
+
+
+def project(Xc: torch.Tensor, dim: int | None) -> torch.Tensor:
+    """Project centred data onto its top ``dim`` principal axes when it has more columns (PCA)."""
+    if dim is None or Xc.shape[1] <= dim:
+        return Xc
+    _, _, Vh = torch.linalg.svd(Xc, full_matrices=False)
+    return Xc @ Vh[:dim].T
+
+
+def check_not_zero(Xc: torch.Tensor, what: str) -> None:
+    """Raise when a (centred) representation is identically zero, where ``what`` is undefined."""
+    if not bool(Xc.any()):
+        raise ReprlabError(
+            f"A representation has zero variance across stimuli (every row is identical), so {what} is "
+            "undefined. Check the layer (constant or dead units) or drop it from the comparison."
+        )
+
+
+def _prepare(
+    X: torch.Tensor, *, alpha: float, score: str, group: str, convention: str, dim: int | None, **_: object
+) -> ShapeState:
+    n = X.shape[0]
+    if n < 2:
+        raise ReprlabError(f"The shape metric needs at least 2 stimuli (rows); got {n}.")
+    Xc = project(center_columns(X), dim)
+    if score == "angular":
+        check_not_zero(Xc, "the angular shape distance")
+    if alpha == 0.0 and Xc.shape[1] >= n - 1:
+        rank = int(torch.linalg.matrix_rank(Xc))
+        if rank >= n - 1:
+            warnings.warn(
+                f"A representation has rank {rank} = n - 1 after centring (n={n} stimuli, {X.shape[1]} "
+                "features): fully whitened (alpha=0), it spans every centred direction and its distance "
+                "to any such representation is degenerate (0 for the angular score). Use more stimuli "
+                "than features, alpha > 0, or dim < n - 1.",
+                UserWarning,
+                stacklevel=4,
+            )
+    F, rescale = whiten(Xc, alpha, convention, "units" if group == "permutation" else "principal")
+    return ShapeState(F, (F * F).sum(), rescale, Xc.shape[1])
+
+
+def nuclear_inner(
+    Fx: torch.Tensor, Fy: torch.Tensor, sq_x: torch.Tensor | None = None, sq_y: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``max_Q <Fx Q, Fy>`` over orthogonal Q (zero-padding the narrower): ``|Fx^T Fy|_*``.
+
+    ``sq_x``, ``sq_y``: ``|Fx|_F^2`` and ``|Fy|_F^2`` when already known.
+
+    The sum of the singular values of ``M = Fx^T Fy`` is computed as ``sum sqrt(eig(G))`` with ``G``
+    the smaller of ``M^T M`` and ``M M^T`` formed in float64 (a symmetric eigenvalue problem is
+    several times cheaper than an SVD). The eigenvalues carry absolute errors ~ eps lam_max, so a
+    singular value ``sigma_i`` errs by ~ eps sigma_max^2 / sigma_i: with every ``lam_i >= 1e-12
+    lam_max`` the sum is accurate to ~ d eps 1e6 (about 1e-8 relative for d = 256). Otherwise (null
+    directions, zero padding) the singular values of a float64 ``M`` are computed directly; for a
+    float32 ``M`` the float64 eigenvalues are always accurate enough (their error, <= 1.5e-8
+    sigma_max, is below float32 resolution of ``M`` itself). Nearly aligned shapes
+    (``|M|_* > (1 - 1e-6) |Fx|_F |Fy|_F``, where ``arccos`` amplifies any error) use the SVD too.
+    """
+    M = Fx.T @ Fy
+    M64 = M.to(torch.float64)
+    G = M64.T @ M64 if M.shape[0] >= M.shape[1] else M64 @ M64.T
+    lam = torch.linalg.eigvalsh(G)
+    rel = 1e-12 if M.dtype == torch.float64 else -1.0
+    if float(lam[0]) >= rel * float(lam[-1]) and float(lam[-1]) > 0.0:
+        nuc = lam.clamp_min(0.0).sqrt().sum()
+        sq_x = (Fx * Fx).sum() if sq_x is None else sq_x
+        sq_y = (Fy * Fy).sum() if sq_y is None else sq_y
+        bound = torch.sqrt(sq_x.to(torch.float64) * sq_y.to(torch.float64))
+        if float(nuc) <= (1.0 - 1e-6) * float(bound):
+            return nuc.to(M.dtype)
+    return torch.linalg.svdvals(M).sum()
+
+
+def permutation_inner(Fx: torch.Tensor, Fy: torch.Tensor) -> torch.Tensor:
+    """``max_P <Fx P, Fy>`` over unit permutations (zero-padding the narrower): linear assignment."""
+    from scipy.optimize import linear_sum_assignment
+
+    M = Fx.T @ Fy
+    rows, cols = linear_sum_assignment(M.detach().cpu().numpy(), maximize=True)
+    idx_r = torch.as_tensor(np.asarray(rows), device=M.device)
+    idx_c = torch.as_tensor(np.asarray(cols), device=M.device)
+    return M[idx_r, idx_c].sum()
+
+
+def _aligned_difference(Fx: torch.Tensor, Fy: torch.Tensor) -> torch.Tensor:
+    """``min_Q |Fx Q - Fy|_F`` over orthogonal Q, from the aligned matrices (accurate when small)."""
+    w = max(Fx.shape[1], Fy.shape[1])
+    A = torch.nn.functional.pad(Fx, (0, w - Fx.shape[1]))
+    B = torch.nn.functional.pad(Fy, (0, w - Fy.shape[1]))
+    U, _, Vh = torch.linalg.svd(A.T @ B)
+    return torch.linalg.matrix_norm(A @ (U @ Vh) - B)
+
+
+def score_from_inner(
+    inner: torch.Tensor,
+    sq_x: torch.Tensor,
+    sq_y: torch.Tensor,
+    score: str,
+    Fx: torch.Tensor | None = None,
+    Fy: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Turn the aligned inner product ``max_G <X G, Y>`` into the angular or Euclidean score.
+
+    With ``Fx``, ``Fy`` given (orthogonal group), a Euclidean distance that is tiny relative to the
+    norms is recomputed from the explicitly aligned matrices: the expansion
+    ``|X|^2 + |Y|^2 - 2 <X Q, Y>`` cancels catastrophically there.
+    """
+    if score == "angular":
+        return torch.arccos((inner / torch.sqrt(sq_x * sq_y)).clamp(-1.0, 1.0))
+    sq = sq_x + sq_y - 2.0 * inner
+    if Fx is not None and float(sq) < 1e-6 * float(sq_x + sq_y):
+        return _aligned_difference(Fx, Fy)
+    return sq.clamp_min(0.0).sqrt()
+
+
+_INV_GROUP = frozenset({"permutation", "orthogonal", "translation"})
+_INV_PERM = frozenset({"permutation", "translation"})
+
+
+@register(
+    "shape",
+    family="shape",
+    params=PARAMS,
+    larger_is_similar=False,
+    is_metric=True,
+    symmetric=True,
+    invariances=_INV_GROUP | {"isotropic_scaling"},
+    range=(0.0, math.pi / 2),
+    references=(
+        "Williams, Kunz, Kornblith & Linderman (2021) Generalized shape metrics on neural representations, NeurIPS",
+        (
+            "matches: netrep LinearMetric(center_columns=True, zero_pad=True) and PermutationMetric "
+            "(convention='netrep'); wrongu/repsim angular_shape_metric / euclidean_shape_metric with p "
+            "(convention='repsim', dim=p); ReSi OrthogonalAngularShapeMetricCentered (alpha=1) and "
+            "ProcrustesSizeAndShapeDistance (alpha=1, score='euclidean')"
+        ),
+    ),
+    summary="Generalized shape metric: partial whitening, then an angular or Euclidean Procrustes distance",
+    variants=(
+        Variant(
+            {"score": "euclidean"},
+            False,
+            True,
+            _INV_GROUP,
+            (0.0, math.inf),
+            "Procrustes size-and-shape distance: not scale invariant",
+        ),
+        Variant(
+            {"alpha": 0.0},
+            False,
+            True,
+            _INV_GROUP | {"isotropic_scaling", "invertible_linear", "affine"},
+            (0.0, math.pi / 2),
+            "fully whitened: invariant to invertible linear maps of full-column-rank data (CCA-like)",
+        ),
+        Variant(
+            {"alpha": 0.5},
+            False,
+            True,
+            _INV_GROUP,
+            (0.0, math.pi / 2),
+            "partial whitening mixes I and C^-1/2, so the value depends on the scale",
+        ),
+        Variant(
+            {"alpha": 0.5, "score": "euclidean"},
+            False,
+            True,
+            _INV_GROUP,
+            (0.0, math.inf),
+            "netrep's rescaling depends on the zero-padded width: a metric among representations padded to one width",
+        ),
+        Variant({"alpha": 0.0, "score": "euclidean"}, False, True, _INV_GROUP, (0.0, math.inf)),
+        Variant(
+            {"alpha": 0.5, "convention": "repsim", "dim": 6},
+            False,
+            True,
+            _INV_GROUP,
+            (0.0, math.pi / 2),
+            "wrongu/repsim convention, projected onto 6 principal axes",
+        ),
+        Variant(
+            {"group": "permutation"},
+            False,
+            True,
+            _INV_PERM | {"isotropic_scaling"},
+            (0.0, math.pi),
+            "units matched one-to-one; the best match can have a negative inner product",
+        ),
+        Variant({"group": "permutation", "score": "euclidean"}, False, True, _INV_PERM, (0.0, math.inf)),
+        Variant({"group": "permutation", "alpha": 0.5}, False, True, _INV_PERM, (0.0, math.pi)),
+    ),
+    prepare=_prepare,
+)
+def shape(
+    X: ShapeState,
+    Y: ShapeState,
+    *,
+    alpha: float = 1.0,
+    score: str = "angular",
+    group: str = "orthogonal",
+    convention: str = "netrep",
+    dim: int | None = None,
+) -> float:
+    """Generalized shape metric (Williams et al. 2021) between ``X`` (n, d1) and ``Y`` (n, d2).
+
+    Parameters
+    ----------
+    X, Y : arrays of shape (n_stimuli, n_features_x) and (n_stimuli, n_features_y)
+    alpha : float in [0, 1]
+        Regularisation of the whitening: 1 (default) none, i.e. the Procrustes distance; 0 full
+        whitening (for full-rank X and Y of equal width the angular form is then ``arccos`` of the
+        mean canonical correlation); in between, partial whitening.
+    score : {"angular", "euclidean"}
+        ``arccos`` of the normalised aligned inner product (radians, default), or the Frobenius
+        norm of the aligned difference (not squared, not divided by n).
+    group : {"orthogonal", "permutation"}
+        Align by the best orthogonal map (default) or the best one-to-one matching of units.
+    convention : {"netrep", "repsim"}
+        Whitening convention (module docstring): netrep (``C = Xc^T Xc``, clip 1e-7, variance
+        rescaled) or wrongu/repsim (``C = Xc^T Xc / n``, clip 1e-9, no rescale).
+    dim : int, optional
+        Project each representation onto its top ``dim`` principal axes first (wrongu/repsim's
+        ``p``; narrower ones are left as they are, which equals zero-padding).
+
+    Returns
+    -------
+    float
+        A distance: radians in [0, pi/2] (orthogonal group; [0, pi] for permutations), or a
+        Frobenius norm for ``score="euclidean"``.
+    """
+    width = max(X.width, Y.width)  # the narrower is zero-padded to this width
+    cx, cy = X.scale(width), Y.scale(width)
+    if group == "orthogonal":
+        inner = nuclear_inner(X.F, Y.F, X.sq_norm, Y.sq_norm) * (cx * cy)
+        return score_from_inner(inner, X.sq_norm * cx**2, Y.sq_norm * cy**2, score, X.F * cx, Y.F * cy)
+    inner = permutation_inner(X.F, Y.F) * (cx * cy)
+    return score_from_inner(inner, X.sq_norm * cx**2, Y.sq_norm * cy**2, score)
