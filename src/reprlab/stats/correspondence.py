@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import _registry
 from ..errors import ReprlabError, ReprlabTypeError
 from .bootstrap import _check_units, run_bootstrap
-from .resampling import Evaluator, check_count, check_level, check_seed, guarded
+from .resampling import Evaluator, check_count, check_level, check_seed, guarded, to_float
 
 
 def _layers(reps: Any, arg: str) -> tuple[list[str], list[Any]]:
@@ -32,7 +33,10 @@ def _layers(reps: Any, arg: str) -> tuple[list[str], list[Any]]:
     return [str(k) for k in reps], list(reps.values())
 
 
-def _load_all(ev: Evaluator, names: list[str], arrays: list[Any], arg: str, n_rows: dict[int, str]) -> list[Any]:
+def _load_all(
+    ev: Evaluator, names: list[str], arrays: list[Any], arg: str, n_rows: dict[int, str], full: bool = True
+) -> list[Any]:
+    """Check every layer (all with the same rows); ``full``: what resamples index (``Evaluator.full``)."""
     out = []
     for nm, a in zip(names, arrays):
         t = ev.load(a, f"{arg}[{nm!r}]")
@@ -40,7 +44,7 @@ def _load_all(ev: Evaluator, names: list[str], arrays: list[Any], arg: str, n_ro
         if len(n_rows) > 1:
             (n1, r1), (n2, r2) = list(n_rows.items())[:2]
             raise ReprlabError(f"All layers must hold the same stimuli; {r1} has {n1} rows and {r2} has {n2}.")
-        out.append(ev.full(t))
+        out.append(ev.full(t) if full else t)
     return out
 
 
@@ -182,7 +186,12 @@ def layer_identification(
         raise ReprlabError(
             "`reps_by_seed` must be a sequence of at least 2 mappings (one per network) of layer name -> array."
         )
-    ev = Evaluator.resolve(measure, params, dtype, device)
+    m, p = _registry.resolve(measure, params)
+    if m.info.kind != "compare":
+        raise ReprlabError(
+            f"{m.info.name!r} describes one representation; layer identification needs a compare measure."
+        )
+    ev = Evaluator(m, p, _registry.format_spec(m.info.name, p), dtype, device)
     names, _ = _layers(reps_by_seed[0], "reps_by_seed[0]")
     rows: dict[int, str] = {}
     prepared = []
@@ -193,19 +202,19 @@ def layer_identification(
                 f"reps_by_seed[{s}] has layers {ns} but reps_by_seed[0] has {names}; every network needs the same "
                 "layers in the same order."
             )
-        full = _load_all(ev, ns, xs, f"reps_by_seed[{s}]", rows)
-        ident = torch.arange(ev.units(full[0]), device=full[0].device)
-        pos = ev.positions(ident)
-        prepared.append([ev.sample(f, ident, pos) for f in full])
+        # No resampling here: each layer is prepared once and compared by the measure's own core.
+        tensors = _load_all(ev, ns, xs, f"reps_by_seed[{s}]", rows, full=False)
+        prepared.append([ev.measure.prepare_one(t, ev.params) for t in tensors])
     k, L = len(prepared), len(names)
     larger = ev.larger_is_similar
     symmetric = ev.measure.info.symmetric
+    core = ev.measure.core
     matches = np.full((k, k, L), -1, dtype=int)
     for s in range(k):
         for t in range(k):
             if s == t or (symmetric and t < s):
                 continue
-            M = np.array([[ev.value(a, b) for b in prepared[t]] for a in prepared[s]])
+            M = np.array([[to_float(core(a, b, **ev.params), ev.spec) for b in prepared[t]] for a in prepared[s]])
             matches[s, t] = _best(M, larger, 1)
             if symmetric:
                 matches[t, s] = _best(M, larger, 0)
