@@ -97,6 +97,8 @@ class MeasureInfo:
     declared form; ``variants`` lists other parameter settings whose properties differ (for example
     ``cka(angular=True)`` is an angular distance and a metric, plain ``cka`` a similarity).
     ``references`` cites the papers and names the reference implementation whose values it matches.
+    ``asymmetric_when`` lists parameter values under which a symmetric measure is not symmetric (e.g.
+    ``{"summary": ("pwcca",)}``); :meth:`symmetric_for` applies it.
     """
 
     name: str
@@ -114,6 +116,12 @@ class MeasureInfo:
     input_ndim: int = 2
     streamable: bool = False
     differentiable: bool = True
+    asymmetric_when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def symmetric_for(self, params: Mapping[str, Any]) -> bool:
+        """Whether ``m(X, Y) == m(Y, X)`` under these parameter values."""
+        full = {**self.defaults(), **params}
+        return self.symmetric and not any(full.get(k) in vals for k, vals in self.asymmetric_when.items())
 
     def defaults(self) -> dict[str, Any]:
         """The default value of every parameter."""
@@ -195,6 +203,7 @@ def register(
     streamable: bool = False,
     differentiable: bool = True,
     prepare: Callable[..., Any] | None = None,
+    asymmetric_when: Mapping[str, tuple[Any, ...]] | None = None,
     extras: Mapping[str, Callable[..., Any]] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``core`` as measure ``name`` and return its validating public function.
@@ -232,6 +241,7 @@ def register(
             input_ndim=input_ndim,
             streamable=streamable,
             differentiable=differentiable,
+            asymmetric_when=dict(asymmetric_when or {}),
         )
 
         if kind == "compare":

@@ -1,7 +1,8 @@
-"""The top-level entry points: :func:`compare` and :func:`describe`."""
+"""The top-level entry points: :func:`compare`, :func:`describe` and :func:`describe_all`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from . import _registry
@@ -45,3 +46,107 @@ def describe(X: Any, name: str, /, *, dtype: Any = None, device: Any = None, **p
     if m.info.kind != "describe":
         raise ReprlabError(f"{m.info.name!r} compares two representations; use reprlab.compare(X, Y, {m.info.name!r}).")
     return _registry.run(m, (X,), p, dtype, device)
+
+
+def _flatten(spec: str, value: Any, scalars: dict[str, float], details: dict[str, Any]) -> None:
+    """Split a describe result into scalar columns and non-scalar details."""
+    import numpy as np
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if value is None:
+        scalars[spec] = float("nan")
+    elif isinstance(value, (bool, int, float, np.integer, np.floating)):
+        scalars[spec] = float(value)
+    elif isinstance(value, dict):
+        for key, v in value.items():
+            _flatten(f"{spec}.{key}", v, scalars, details)
+    else:
+        details[spec] = np.asarray(value).tolist() if isinstance(value, np.ndarray) else value
+
+
+def describe_all(
+    acts: Any,
+    measures: str | Sequence[str] = ("participation_ratio", "twonn"),
+    /,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    **params: Any,
+) -> Any:
+    """Describe every representation of ``acts`` with one or more describe measures.
+
+    Parameters
+    ----------
+    acts : Mapping[str, array] or reprlab.Activations or list of arrays
+        Representations of shape (n_stimuli_i, n_features_i), e.g. layer name -> activations.
+    measures : str or list of str
+        Describe measure names or spec strings (``"mle(k=10)"``).
+    dtype, device
+        Compute dtype (float64 by default) and torch device (CPU by default).
+    **params
+        Parameters passed to every measure that declares them (e.g. ``labels=y`` for
+        ``neural_collapse``, ``nc1``, ``vci``); a parameter no listed measure takes is an error.
+
+    Returns
+    -------
+    DescribeResult
+        ``values[i, j]``: representation ``rows[i]``, value ``cols[j]``. A measure returning a
+        dictionary gives one column per scalar entry (``"neural_collapse.nc1"``); non-scalar outputs
+        (per-point estimates, unit indices) are in ``details[row][column]``.
+    """
+    import numpy as np
+
+    from . import __version__
+    from .engine.compare_all import _named
+    from .engine.results import DescribeResult
+
+    specs = [measures] if isinstance(measures, str) else list(measures)
+    if not specs:
+        raise ReprlabError("`measures` must name at least one describe measure.")
+    resolved = []
+    used: set[str] = set()
+    for spec in specs:
+        name = _registry.parse_spec(spec)[0]
+        m = _registry.get(name)
+        if m.info.kind != "describe":
+            raise ReprlabError(f"{name!r} compares two representations; use reprlab.compare_all.")
+        mine = {k: v for k, v in params.items() if k in m.info.params}
+        used |= set(mine)
+        m, p = _registry.resolve(spec, mine)
+        resolved.append((_registry.format_spec(m.info.name, p), m, p))
+    unused = sorted(set(params) - used)
+    if unused:
+        raise ReprlabError(
+            f"Parameter {unused[0]!r} is not a parameter of any of the measures {', '.join(specs)}; "
+            "check its spelling or the measure list."
+        )
+    rows, get = _named(acts, "acts")
+    if not rows:
+        raise ReprlabError("`acts` must hold at least one representation.")
+    table: list[dict[str, float]] = []
+    details: dict[str, dict[str, Any]] = {}
+    shapes: dict[str, list[int]] = {}
+    for row in rows:
+        X = resolved[0][1].check_input(get(row), f"acts[{row!r}]", dtype, device)
+        shapes[row] = list(X.shape)
+        scalars: dict[str, float] = {}
+        extra: dict[str, Any] = {}
+        for spec, m, p in resolved:
+            value = _registry._to_python(m.core(m.prepare_one(X, p), **p))
+            _flatten(spec, value, scalars, extra)
+        table.append(scalars)
+        if extra:
+            details[row] = extra
+    cols: list[str] = []
+    for scalars in table:
+        cols += [c for c in scalars if c not in cols]
+    values = np.array([[s.get(c, np.nan) for c in cols] for s in table], dtype=np.float64).reshape(len(rows), -1)
+    meta = {"shapes": shapes, "library_version": __version__, "dtype": str(dtype or "float64")}
+    shown = {k: v for k, v in params.items() if not isinstance(v, (list, tuple)) and np.ndim(v) == 0}
+    return DescribeResult(
+        values, rows, cols, "describe_all: " + ", ".join(s for s, _, _ in resolved), shown, meta, details
+    )

@@ -72,7 +72,8 @@ def _cmd_measures(args: argparse.Namespace) -> int:
                 i.family,
                 "larger" if i.larger_is_similar else "smaller",
                 "yes" if i.is_metric or any(v.is_metric for v in i.variants) else "no",
-                "yes" if i.symmetric else "no",
+                ("yes" if i.symmetric else "no")
+                + "".join(f" (not {k}={'/'.join(map(str, v))})" for k, v in i.asymmetric_when.items()),
                 f"[{lo:.3g}, {hi:.3g}]",
                 ", ".join(sorted(i.invariances)) or "-",
                 ", ".join(f"{k}={p.default!r}" for k, p in i.params.items() if not p.data) or "-",
@@ -139,6 +140,56 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- reprlab describe -------------------------------------------------------------------------
+
+
+def _parser_describe(sub: Any) -> None:
+    p = sub.add_parser(
+        "describe",
+        help="describe each representation (intrinsic dimension, collapse, sparsity, ...)",
+        description=(
+            "Describe every array of a .npy/.npz file or activation store with one or more describe\n"
+            "measures (see `reprlab measures --kind describe`). Labels for neural_collapse, nc1, vci,\n"
+            "alignment and rate_reduction come from --labels (a .npy file, or NAME inside the .npz).\n\n"
+            "Examples:\n"
+            "  reprlab describe acts.zarr --measure twonn --out results/\n"
+            "  reprlab describe layers.npz --measure 'mle(k=10)' --measure participation_ratio\n"
+            "  reprlab describe feats.npz --measure neural_collapse --labels y"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", help="a .npy / .npz file or an activation store")
+    p.add_argument("--measure", "-m", action="append", help="describe measure name or spec (repeatable); default twonn")
+    p.add_argument("--labels", help="class labels: a .npy file, or the name of an array inside the .npz input")
+    p.add_argument("--out", help="directory to write describe.json and describe.csv")
+    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    p.add_argument("--device", default="cpu")
+
+
+def _cmd_describe(args: argparse.Namespace) -> int:
+    import reprlab as rl
+
+    arrays = _load_arrays(args.input)
+    params: dict[str, Any] = {}
+    if args.labels:
+        if args.labels in arrays:
+            params["labels"] = arrays.pop(args.labels)
+        elif Path(args.labels).suffix == ".npy" and Path(args.labels).exists():
+            params["labels"] = np.load(args.labels, allow_pickle=False)
+        else:
+            raise ReprlabError(
+                f"--labels {args.labels!r} is neither an array of {args.input!r} ({', '.join(arrays)}) nor a .npy file."
+            )
+    res = rl.describe_all(arrays, args.measure or ["twonn"], dtype=args.dtype, device=args.device, **params)
+    print(res.to_pandas().T.to_string(float_format=lambda v: f"{v:.6g}"))
+    if args.out:
+        out = Path(args.out)
+        res.save(out / "describe.json")
+        res.save(out / "describe.csv")
+        print(f"wrote describe.json and describe.csv to {out}/")
+    return 0
+
+
 # --- reprlab demo -----------------------------------------------------------------------------
 
 
@@ -188,6 +239,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = {
     "measures": (_parser_measures, _cmd_measures),
     "compare": (_parser_compare, _cmd_compare),
+    "describe": (_parser_describe, _cmd_describe),
     "report": (_parser_report, _cmd_report),
     "demo": (_parser_demo, _cmd_demo),
 }

@@ -100,7 +100,7 @@ def test_declared_invariances_compare(info, case, seed):
     base = value(info, case.params, X, Y)
     for kind in sorted(case.invariances):
         assert_same(base, value(info, case.params, X, transform(Y, kind, g)), f"{info.name} {case.params}: {kind} of Y")
-        if info.symmetric:
+        if info.symmetric_for(case.params):
             assert_same(base, value(info, case.params, transform(X, kind, g), Y), f"{info.name}: {kind} of X")
 
 
@@ -111,7 +111,7 @@ def test_declared_symmetry_and_range(info, case, seed):
     g = np.random.default_rng(seed)
     X, Y = make_inputs(info, g)
     v = value(info, case.params, X, Y)
-    if info.symmetric:
+    if info.symmetric_for(case.params):
         assert_same(v, value(info, case.params, Y, X), f"{info.name} {case.params}: symmetry")
     s = _scalar(v)
     if s is not None:
@@ -172,5 +172,8 @@ def test_registry_is_complete_and_consistent():
             assert set(v.params) <= set(info.params), f"{info.name}: variant with unknown params {v.params}"
             info_params = {**info.defaults(), **v.params}
             _registry.get(info.name).check_params(info_params)  # every variant is a valid setting
-        if info.is_metric:
-            assert info.symmetric and not info.larger_is_similar, f"{info.name}: a metric is a symmetric distance"
+        assert set(info.asymmetric_when) <= set(info.params), f"{info.name}: asymmetric_when names unknown params"
+        for case in info.property_cases():
+            if case.is_metric:
+                assert info.symmetric_for(case.params), f"{info.name} {case.params}: a metric must be symmetric"
+                assert not case.larger_is_similar, f"{info.name} {case.params}: a metric is a distance"

@@ -1,6 +1,6 @@
 """All-pairs comparisons: per-representation work once, then every pair."""
 
 from .compare_all import compare_all
-from .results import ComparisonResult
+from .results import ComparisonResult, DescribeResult
 
-__all__ = ["ComparisonResult", "compare_all"]
+__all__ = ["ComparisonResult", "DescribeResult", "compare_all"]

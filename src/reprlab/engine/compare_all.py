@@ -84,10 +84,11 @@ def compare_all(
 
     sa = prepared(rows, get_a, "A")
     sb = sa if within else prepared(cols, get_b, "B")
+    symmetric = m.info.symmetric_for(p)
     values = np.full((len(rows), len(cols)), np.nan)
     for i in range(len(rows)):
         for j in range(len(cols)):
-            if within and m.info.symmetric and j < i:
+            if within and symmetric and j < i:
                 values[i, j] = values[j, i]
                 continue
             v = _registry._to_python(m.core(sa[i], sb[j], **p))

@@ -96,3 +96,28 @@ def _jsonable(v: Any) -> bool:
         return True
     except TypeError:
         return False
+
+
+@dataclass
+class DescribeResult(ComparisonResult):
+    """The result of :func:`reprlab.describe_all`: representations (rows) x measures (columns).
+
+    A :class:`ComparisonResult` whose columns are measure specs; a measure returning a dictionary
+    gives one column per scalar entry (``"neural_collapse.nc1"``). Non-scalar outputs (per-point
+    estimates, unit indices) are kept in ``details[row][column]`` as lists and saved with the JSON.
+    """
+
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"DescribeResult({len(self.rows)} representations x {len(self.cols)} values)"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["details"] = self.details
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DescribeResult:
+        base = ComparisonResult.from_dict(d)
+        return cls(base.values, base.rows, base.cols, base.measure, base.params, base.meta, d.get("details", {}))

@@ -829,6 +829,7 @@ def _prepare(
     larger_is_similar=True,
     is_metric=False,
     symmetric=True,
+    asymmetric_when={"compare": ("riemannian", "neg_riemannian")},
     invariances={"permutation", "isotropic_scaling"},
     range=(-1.0, 1.0),
     references=(
