@@ -207,7 +207,7 @@ def layer_identification(
         prepared.append([ev.measure.prepare_one(t, ev.params) for t in tensors])
     k, L = len(prepared), len(names)
     larger = ev.larger_is_similar
-    symmetric = ev.measure.info.symmetric
+    symmetric = ev.measure.info.symmetric_for(ev.params)
     core = ev.measure.core
     matches = np.full((k, k, L), -1, dtype=int)
     for s in range(k):
