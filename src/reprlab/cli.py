@@ -187,6 +187,60 @@ def _cmd_describe(args: argparse.Namespace) -> int:
         res.save(out / "describe.json")
         res.save(out / "describe.csv")
         print(f"wrote describe.json and describe.csv to {out}/")
+# --- reprlab extract --------------------------------------------------------------------------
+
+
+def _parser_extract(sub: Any) -> None:
+    p = sub.add_parser(
+        "extract",
+        help="run stimuli through a zoo model and store layer activations (resumable)",
+        description=(
+            "Run stimuli through a packaged model and write the pooled activations of its layers to a zarr\n"
+            "store, batch by batch. Run the same command again to resume an interrupted extraction.\n\n"
+            "Examples:\n"
+            "  reprlab extract --model minilm-l6 --stimuli lee50 --out acts.zarr\n"
+            "  reprlab extract --model smollm2-135m --stimuli sentences.txt --layers 'model.layers.*' --pool last "
+            "--out smol.zarr\n"
+            "  reprlab extract --model minilm-l6 --stimuli data.csv --column text --out acts.zarr\n"
+            "  reprlab extract --model efficientnet-lite0 --stimuli images/ --pool spatial_mean --out cnn.zarr"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", required=True, help="zoo model id: minilm-l6, smollm2-135m or efficientnet-lite0")
+    p.add_argument(
+        "--stimuli", required=True, help="packaged set (lee50, photos, ...), a .txt/.csv file or an image folder"
+    )
+    p.add_argument("--out", required=True, help="output store directory (.zarr)")
+    p.add_argument("--layers", action="append", help="module name or glob (repeatable); default: the model's layers")
+    p.add_argument("--pool", help="mean, last, first, max, spatial_mean, flatten or none; default: the model's")
+    p.add_argument("--column", help="CSV: the column holding the stimuli")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default=None, help="cpu (default) or cuda")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "float64"])
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store of another run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    import reprlab as rl
+
+    stim = rl.stimuli.load(args.stimuli, column=args.column)
+    model = rl.zoo.load(args.model)
+    acts = rl.extract(
+        model,
+        stim,
+        layers=args.layers or "all",
+        pool=args.pool,
+        batch_size=args.batch_size,
+        out=args.out,
+        device=args.device,
+        dtype=args.dtype,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    print(f"wrote {len(acts.names)} layer(s) x {len(acts.ids)} stimuli to {args.out}/")
+    for name in acts.names:
+        print(f"  {name}\t{acts.shape(name)}")
     return 0
 
 
@@ -239,6 +293,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = {
     "measures": (_parser_measures, _cmd_measures),
     "compare": (_parser_compare, _cmd_compare),
+    "extract": (_parser_extract, _cmd_extract),
     "describe": (_parser_describe, _cmd_describe),
     "report": (_parser_report, _cmd_report),
     "demo": (_parser_demo, _cmd_demo),

@@ -170,11 +170,16 @@ def knn(
 
 
 def count_within(X: torch.Tensor, radii: torch.Tensor, *, block_rows: int | None = None) -> torch.Tensor:
-    """For each radius r, the number of ordered pairs (i, j), i != j, with ``|x_i - x_j| < r``."""
+    """For each radius r, the number of ordered pairs (i, j), i != j, with ``|x_i - x_j| < r``.
+
+    A pair within a relative 1e-9 of r counts as a tie, not as closer: radii are often pair distances
+    themselves (medians of neighbour distances), and their rounding must not decide the count. At an
+    exact tie this is the strict ``<`` of scikit-dimension.
+    """
     n = X.shape[0]
     Xc = X - X.mean(dim=0, keepdim=True)
     sq = (Xc * Xc).sum(1)
-    r2 = radii.to(X.dtype) ** 2
+    r2 = (radii.to(X.dtype) * (1.0 - 1e-9)) ** 2
     counts = torch.zeros(len(radii), dtype=torch.int64, device=X.device)
     B = _block_rows(n, block_rows)
     for s in range(0, n, B):

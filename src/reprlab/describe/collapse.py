@@ -59,17 +59,25 @@ class _Classes:
         self.N = H.shape[0]
         self.y = torch.as_tensor(inv, device=H.device)
         self.counts = torch.as_tensor(counts, dtype=H.dtype, device=H.device)
-        sums = torch.zeros(self.C, H.shape[1], dtype=H.dtype, device=H.device).index_add_(0, self.y, H)
-        self.means = sums / self.counts[:, None]
+        # Class means of the globally centred features: M carries no cancellation error from a large
+        # common offset, so its rank (at most C - 1) is read off reliably.
         self.mu_g = H.mean(0)
-        self.M = self.means - self.mu_g  # C x d
+        Hc = H - self.mu_g
+        sums = torch.zeros(self.C, H.shape[1], dtype=H.dtype, device=H.device).index_add_(0, self.y, Hc)
+        self.M = sums / self.counts[:, None]  # C x d, centred class means
+        self.means = self.M + self.mu_g
         self.Hw = H - self.means[self.y]  # within-class residuals
+
+
+def _rank_tol(s: torch.Tensor, n: int, d: int) -> torch.Tensor:
+    """Singular values below ``s_max * max(N, d) * eps`` count as zero (rounding of N-term sums)."""
+    return s.max() * max(n, d) * torch.finfo(s.dtype).eps
 
 
 def _pinv_trace(M: torch.Tensor, A_rows: torch.Tensor, scale: float) -> tuple[torch.Tensor, int]:
     """``tr(S S_B^+)`` for ``S_B = M^T M * scale`` and ``S = A^T A``, via the SVD of M; and rank(S_B)."""
     _, s, Vh = torch.linalg.svd(M, full_matrices=False)
-    tol = s.max() * max(M.shape) * torch.finfo(M.dtype).eps
+    tol = _rank_tol(s, A_rows.shape[0], M.shape[1])
     keep = s > tol
     V = Vh[keep]  # r x d, orthonormal rows spanning the class means
     proj = A_rows @ V.T  # N x r
@@ -86,12 +94,11 @@ def _vci(H: torch.Tensor, c: _Classes) -> torch.Tensor:
     Ht = (H - c.mu_g) / math.sqrt(c.N)  # Sigma_T = Ht^T Ht
     Mw = c.M * (c.counts / c.N).sqrt()[:, None]  # Sigma_B' = Mw^T Mw
     _U, s, Vh = torch.linalg.svd(Ht, full_matrices=False)
-    tol = s.max() * max(Ht.shape) * torch.finfo(H.dtype).eps
-    keep = s > tol
+    keep = s > _rank_tol(s, *Ht.shape)
     # tr(Sigma_T^+ Sigma_B') = |S^-1 V^T Mw^T|_F^2 over the nonzero singular values
     t = ((Vh[keep] @ Mw.T) / s[keep][:, None]).pow(2).sum()
     sb = torch.linalg.svdvals(Mw)
-    rank = int((sb > sb.max() * max(Mw.shape) * torch.finfo(H.dtype).eps).sum())
+    rank = int((sb > _rank_tol(sb, *Ht.shape)).sum())
     return 1.0 - t / rank
 
 

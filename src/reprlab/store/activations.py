@@ -1,0 +1,157 @@
+"""``reprlab.Activations``: layer name -> activation array, in memory or read lazily from a store.
+
+An ``Activations`` is a read-only ``Mapping[str, numpy.ndarray]``, so it goes wherever a mapping of
+representations does (``reprlab.compare_all(acts, "cka")``). Opened from a store, nothing is read
+until a layer is asked for, and then only that layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ReprlabError, close_matches, require
+
+
+class Activations(Mapping):
+    """Activations of several layers for the same stimuli.
+
+    Attributes
+    ----------
+    names : list[str]
+        Layer names in network order.
+    ids : list[str]
+        Stimulus ids, in row order (for ``pool="none"`` layers: the stimuli, not the rows).
+    attrs : dict
+        Provenance: model id, pooling per layer, library version, creation time, ...
+    path : pathlib.Path or None
+        The store directory, when the activations live on disk.
+    """
+
+    def __init__(
+        self,
+        arrays: Mapping[str, Any],
+        ids: Sequence[str],
+        attrs: Mapping[str, Any] | None = None,
+        index: Mapping[str, tuple[Any, Any]] | None = None,
+        path: Path | None = None,
+    ) -> None:
+        self._arrays = dict(arrays)
+        self.names = list(self._arrays)
+        self.ids = [str(i) for i in ids]
+        self.attrs = dict(attrs or {})
+        self._index = dict(index or {})
+        self.path = path
+
+    # --- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path) -> Activations:
+        """Open a store written by :func:`reprlab.extract` (``out=...``) without reading any layer.
+
+        Raises when the directory is not a store or its extraction has not finished (run the same
+        ``reprlab.extract`` call again to resume it).
+        """
+        zarr = require("zarr", "data")
+        p = Path(path)
+        if not (p / "zarr.json").exists():
+            raise ReprlabError(f"{str(p)!r} is not an activation store (no zarr.json). Write one with reprlab.extract.")
+        group = zarr.open_group(str(p), mode="r")
+        attrs = dict(group.attrs)
+        if "reprlab_store" not in attrs:
+            raise ReprlabError(f"{str(p)!r} is a zarr store but not a reprlab activation store.")
+        if not attrs.get("complete"):
+            raise ReprlabError(
+                f"The store {str(p)!r} is incomplete ({attrs.get('n_done', 0)} of {attrs.get('n_stimuli')} stimuli): "
+                "its extraction was interrupted. Run the same reprlab.extract call (or `reprlab extract`) again "
+                "to resume it."
+            )
+        arrays = {name: group["layers"][name] for name in attrs["layers"]}
+        index = {
+            name: (group["index"][name]["stimulus"], group["index"][name]["position"])
+            for name in attrs["layers"]
+            if attrs["pooling"][name] == "none"
+        }
+        return cls(arrays, attrs["stimulus_ids"], attrs, index, path=p)
+
+    # --- mapping ------------------------------------------------------------------------------
+
+    def _check(self, name: str) -> str:
+        if name not in self._arrays:
+            raise KeyError(f"no layer {name!r}.{close_matches(name, self.names)} Layers: {self.names}")
+        return name
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return np.asarray(self._arrays[self._check(name)][...])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __repr__(self) -> str:
+        where = f", path={str(self.path)!r}" if self.path else ""
+        return f"Activations({len(self.names)} layers, {len(self.ids)} stimuli{where})"
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        """Shape of a layer's array, without reading it."""
+        return tuple(self._arrays[self._check(name)].shape)
+
+    def index(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """For a ``pool="none"`` layer: the stimulus index (into ``ids``) and position of every row."""
+        if name not in self._index:
+            raise ReprlabError(
+                f"Layer {self._check(name)!r} has one row per stimulus; only pool='none' layers have a row index."
+            )
+        stim, pos = self._index[name]
+        return np.asarray(stim[...]), np.asarray(pos[...])
+
+    # --- selections -----------------------------------------------------------------------------
+
+    def subset(self, ids: Sequence[Any]) -> Activations:
+        """The rows of the stimuli ``ids`` (in that order), in memory."""
+        where = {s: i for i, s in enumerate(self.ids)}
+        wanted = [str(i) for i in ids]
+        missing = [i for i in wanted if i not in where]
+        if missing:
+            raise ReprlabError(
+                f"`ids`: {len(missing)} id(s) are not in these activations, e.g. {missing[:3]}."
+                f"{close_matches(missing[0], self.ids)}"
+            )
+        rows = np.array([where[i] for i in wanted], dtype=np.int64)
+        arrays: dict[str, np.ndarray] = {}
+        index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name in self.names:
+            if name in self._index:
+                stim, pos = self.index(name)
+                by_stim = np.argsort(stim, kind="stable")  # token rows grouped by stimulus
+                starts = np.searchsorted(stim[by_stim], rows, side="left")
+                stops = np.searchsorted(stim[by_stim], rows, side="right")
+                take = np.concatenate([by_stim[a:b] for a, b in zip(starts, stops)])
+                arrays[name] = self[name][take]
+                index[name] = (np.repeat(np.arange(len(rows)), stops - starts), pos[take])
+            else:
+                arr = self._arrays[name]
+                if hasattr(arr, "oindex"):  # zarr: read the rows in stored order, then reorder
+                    order = np.argsort(rows, kind="stable")
+                    got = np.asarray(arr.oindex[rows[order]])
+                    arrays[name] = got[np.argsort(order, kind="stable")]
+                else:
+                    arrays[name] = np.asarray(arr)[rows]
+        return Activations(arrays, wanted, self.attrs, index)
+
+    def to_dask(self) -> dict[str, Any]:
+        """Each layer as a ``dask.array`` (chunked as stored), for computations larger than memory."""
+        da = require("dask.array", "dask", "dask")
+        out = {}
+        for name in self.names:
+            arr = self._arrays[name]
+            if hasattr(arr, "oindex"):  # a zarr array
+                out[name] = da.from_zarr(arr)
+            else:
+                out[name] = da.from_array(np.asarray(arr))
+        return out
