@@ -204,12 +204,15 @@ def register(
     differentiable: bool = True,
     prepare: Callable[..., Any] | None = None,
     asymmetric_when: Mapping[str, tuple[Any, ...]] | None = None,
+    extras: Mapping[str, Callable[..., Any]] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``core`` as measure ``name`` and return its validating public function.
 
     The core receives prepared inputs (``prepare(X, **params)`` if given, else checked float tensors)
     and every parameter as a keyword argument; it returns a float, a 0-d tensor (turned into a float)
-    or a richer result.
+    or a richer result. ``extras`` holds optional hooks that other parts of reprlab look up by name
+    (``Measure.extras``); see :mod:`reprlab.stats.resampling` for the ``pair_matrix`` /
+    ``compare_pairs`` pair that pairwise-distance measures (RSA) provide for resampling.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
@@ -256,7 +259,7 @@ def register(
                 return run(m, (X,), m.check_params(kwargs), dtype, device)
 
         public.info = info  # type: ignore[attr-defined]
-        _REGISTRY[name] = Measure(info=info, public=public, core=core, prepare=prepare)
+        _REGISTRY[name] = Measure(info=info, public=public, core=core, prepare=prepare, extras=dict(extras or {}))
         return public
 
     return deco

@@ -605,6 +605,7 @@ class CompareState:
     scale: float = 1.0
     tau: list[_ranks.TauPrep] = field(default_factory=list)
     mats: list[Any] = field(default_factory=list)
+    vector: torch.Tensor | None = None  # the (transformed) condensed RDM, kept by the rsa measure's prepare
 
 
 def _unit_rows(Z: torch.Tensor, method: str, what: str) -> torch.Tensor:
@@ -816,7 +817,9 @@ def _prepare(
     n = len(labels)
     if transform is not None:
         v = _transform_vec(v, n, transform, lower=lower, upper=upper)
-    return prepare_rdms(v[None], n, compare)
+    state = prepare_rdms(v[None], n, compare)
+    state.vector = v
+    return state
 
 
 @register(
@@ -946,3 +949,26 @@ def _core_matrix(A: Sequence[CompareState], B: Sequence[CompareState], **params:
 
 
 _REGISTRY["rsa"].extras["core_matrix"] = _core_matrix
+
+
+# Resampling hooks (reprlab.stats.resampling, the distinct-pairs rule): bootstrap resamples compare the
+# entries of the pairs of distinct resampled conditions of the full RDMs. The comparators below are
+# functions of the two dissimilarity vectors alone; the whitened, Bures and Riemannian comparators need
+# the RDM's structure over conditions and are refused. A transform is applied to the full RDM once.
+_PAIR_COMPARATORS = ("cosine", "pearson", "spearman", "rho_a", "kendall_tau_a", "kendall_tau_b")
+
+
+def _pair_matrix(P: CompareState, *, compare: str, **_: Any) -> torch.Tensor:
+    if compare not in _PAIR_COMPARATORS:
+        raise ReprlabError(
+            f"rsa with compare={compare!r} needs the whole RDM (its structure over conditions), so it cannot be "
+            f"bootstrapped or permuted over conditions; use one of {', '.join(_PAIR_COMPARATORS)}."
+        )
+    return _squareform(P.vector, P.n_conditions)
+
+
+def _compare_pairs(dx: torch.Tensor, dy: torch.Tensor, *, compare: str, **_: Any) -> torch.Tensor:
+    return compare_states(prepare_rdms(dx[None], 0, compare), prepare_rdms(dy[None], 0, compare))[0, 0]
+
+
+_REGISTRY["rsa"].extras.update(pair_matrix=_pair_matrix, compare_pairs=_compare_pairs)

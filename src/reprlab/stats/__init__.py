@@ -1,0 +1,46 @@
+"""Statistics for every measure in the registry: intervals, tests, ceilings, layer correspondence.
+
+>>> import reprlab as rl
+>>> rl.stats.bootstrap(X, Y, "cka", n=1000, seed=0)          # doctest: +SKIP
+>>> rl.stats.permutation_test(X, Y, "rsa", n=1000, seed=0)   # doctest: +SKIP
+>>> rl.stats.noise_ceiling(rdms_per_subject, method="spearman")  # doctest: +SKIP
+
+Resampling goes through the measure registry, so every compare measure works; how a resample is
+evaluated (rows, or distinct pairs for RDM-based measures) is explained in
+:mod:`reprlab.stats.resampling`.
+"""
+
+from .bootstrap import BootstrapResult, PairedResult, SweepResult, bootstrap, fdr_bh, paired_bootstrap, paired_sweep
+from .ceilings import Alignment, NoiseCeiling, noise_ceiling, normalise, spearman_brown, split_half_reliability
+from .correspondence import Correspondence, LayerIdentification, layer_correspondence, layer_identification
+from .human import human_rsa, layerwise_rdm_alignment, rdm_alignment, word_similarity, word_similarity_from_vectors
+from .permutation import PermutationResult, permutation_test
+from .resampling import distinct_pairs
+
+__all__ = [
+    "Alignment",
+    "BootstrapResult",
+    "Correspondence",
+    "LayerIdentification",
+    "NoiseCeiling",
+    "PairedResult",
+    "PermutationResult",
+    "SweepResult",
+    "bootstrap",
+    "distinct_pairs",
+    "fdr_bh",
+    "human_rsa",
+    "layer_correspondence",
+    "layer_identification",
+    "layerwise_rdm_alignment",
+    "noise_ceiling",
+    "normalise",
+    "paired_bootstrap",
+    "paired_sweep",
+    "permutation_test",
+    "rdm_alignment",
+    "spearman_brown",
+    "split_half_reliability",
+    "word_similarity",
+    "word_similarity_from_vectors",
+]

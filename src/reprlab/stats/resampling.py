@@ -1,0 +1,229 @@
+"""Evaluating any registered measure on resampled or permuted stimuli.
+
+Every statistic in :mod:`reprlab.stats` goes through :class:`Evaluator`, which resolves a measure in
+the registry and evaluates it on a *resample* ``ix`` (indices into the stimuli, repeats allowed).
+There are two rules, chosen by what the measure declares:
+
+**Rows** (the default). The rows ``X[ix]`` and ``Y[ix]`` are prepared afresh and compared:
+``core(prepare(X[ix]), prepare(Y[ix]))``. A stimulus drawn twice is two identical rows. This is the
+plug-in bootstrap, right for measures that are functions of the empirical distribution of the
+stimuli (linear CKA, CCA, regression, Procrustes, ...).
+
+**Distinct pairs** (measures whose value is a comparison of pairwise dissimilarities between stimuli,
+such as RSA). A stimulus drawn twice would add zero dissimilarities between its copies in *both*
+representations: trivially "agreeing" pairs that bias the comparison upwards. Such measures declare two
+hooks in ``Measure.extras`` (``register(..., extras={...})``):
+
+``pair_matrix(P, **params) -> (m, m) tensor``
+    The symmetric dissimilarity (or similarity) matrix over the m resampling units (stimuli, or
+    conditions when the measure averages rows into conditions) of a prepared representation ``P``
+    (the output of the measure's ``prepare``). It may raise :class:`~reprlab.errors.ReprlabError` for
+    parameter settings that cannot be evaluated on pairs; it runs once, on all stimuli, before any
+    resampling, so the message reaches the user unchanged.
+``compare_pairs(dx, dy, **params) -> float``
+    The measure's value from two 1-D tensors of the same pairs' entries, of any length >= 3 (a pair
+    may occur several times; it then counts several times).
+
+On a resample ``ix`` the matrices are computed once on all stimuli and the entries
+``F[min(ix[a], ix[b]), max(ix[a], ix[b])]`` (upper triangle) of the pairs of positions ``a < b`` with
+``ix[a] != ix[b]`` are compared: the pairs of a stimulus with its own copy
+are dropped, every other pair counts as often as it was drawn. This is rsatoolbox's rule
+(``RDMs.subsample_pattern`` marks the self-pairs NaN and the comparison skips them). A permutation
+``ix = perm`` of one side has no repeats and compares all pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import _registry
+from ..errors import ReprlabError, ReprlabTypeError
+
+PAIR_MATRIX = "pair_matrix"
+COMPARE_PAIRS = "compare_pairs"
+
+#: The fewest stimuli a bootstrap accepts: with fewer, many resamples hold only one or two distinct
+#: stimuli (a resample of 4 repeats one stimulus 4 times with probability 1/64).
+MIN_BOOTSTRAP = 5
+#: The fewest stimuli a permutation test accepts: 3 stimuli have only 3! = 6 orders, so no p-value
+#: could fall below 0.05.
+MIN_PERMUTATION = 4
+
+
+def check_count(n: Any, name: str = "n") -> int:
+    """Return ``n`` as an int >= 1 or raise."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ReprlabTypeError(f"`{name}` (the number of resamples) must be an integer; got {n!r}.")
+    if n < 1:
+        raise ReprlabError(
+            f"`{name}` (the number of resamples) must be at least 1; got {n}. Typical values: 1000-10000."
+        )
+    return int(n)
+
+
+def check_level(ci: Any) -> float:
+    """Return the confidence level ``ci`` as a float in (0, 1) or raise."""
+    if isinstance(ci, bool) or not isinstance(ci, (int, float, np.floating)) or not 0.0 < float(ci) < 1.0:
+        raise ReprlabError(
+            f"`ci` is the confidence level, a number strictly between 0 and 1 (e.g. 0.95 for a 95% interval); "
+            f"got {ci!r}."
+        )
+    return float(ci)
+
+
+def check_seed(seed: Any) -> np.random.Generator:
+    """A NumPy generator from an int seed, ``None`` (fresh entropy) or an existing generator."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ReprlabError(f"`seed` must be a non-negative integer, None or a numpy Generator; got {seed!r}.")
+    return np.random.default_rng(seed)
+
+
+def distinct_pairs(ix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The positions ``(a, b)``, ``a < b``, of a resample ``ix`` whose stimuli differ (``ix[a] != ix[b]``).
+
+    >>> a, b = distinct_pairs(torch.tensor([3, 1, 3]))
+    >>> list(zip(a.tolist(), b.tolist()))
+    [(0, 1), (1, 2)]
+    """
+    m = ix.shape[0]
+    a, b = torch.triu_indices(m, m, offset=1, device=ix.device)
+    keep = ix[a] != ix[b]
+    return a[keep], b[keep]
+
+
+def larger_is_similar(info: _registry.MeasureInfo, params: Mapping[str, Any]) -> bool:
+    """Whether larger values mean "more similar" for ``info`` at ``params``.
+
+    The default's direction, unless a declared variant whose parameters all match ``params`` flips it
+    (``cka(angular=True)`` is a distance). Matching variants that flip it in different directions are
+    an error in the declarations.
+    """
+    flips = {
+        v.larger_is_similar
+        for v in info.variants
+        if v.larger_is_similar != info.larger_is_similar and all(params.get(k) == val for k, val in v.params.items())
+    }
+    if len(flips) > 1:  # pragma: no cover - only a contradictory registration reaches this
+        raise ReprlabError(f"The variants of {info.name!r} disagree on whether larger values are more similar.")
+    return flips.pop() if flips else info.larger_is_similar
+
+
+def to_float(value: Any, spec: str) -> float:
+    """A measure's value as a Python float (a scalar is required for resampling statistics)."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ReprlabError(f"{spec} returns an array of shape {tuple(value.shape)}; statistics need one number.")
+        return float(value.reshape(()))
+    if isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(value, bool):
+        return float(value)
+    raise ReprlabError(
+        f"{spec} returns a {type(value).__name__}; resampling statistics need one number per comparison."
+    )
+
+
+@dataclass
+class Evaluator:
+    """A resolved compare measure that can be evaluated on resamples of stimuli (see module docstring)."""
+
+    measure: Any
+    params: dict[str, Any]
+    spec: str
+    dtype: Any = None
+    device: Any = None
+
+    @classmethod
+    def resolve(cls, measure: str, params: Mapping[str, Any], dtype: Any = None, device: Any = None) -> Evaluator:
+        m, p = _registry.resolve(measure, params)
+        if m.info.kind != "compare":
+            raise ReprlabError(
+                f"{m.info.name!r} describes one representation; these statistics need a compare measure."
+            )
+        ev = cls(m, p, _registry.format_spec(m.info.name, p), dtype, device)
+        if not ev.pairwise:
+            data = [k for k, prm in m.info.params.items() if prm.data and p[k] is not None]
+            if data:
+                raise ReprlabError(
+                    f"{ev.spec} is given the per-stimulus data parameter {data[0]!r}, which resampling rows would "
+                    "not carry along. Resample or permute without it, or average the rows into conditions first."
+                )
+        return ev
+
+    @property
+    def pairwise(self) -> bool:
+        """True when the measure declares the distinct-pairs hooks (``pair_matrix`` and ``compare_pairs``)."""
+        return PAIR_MATRIX in self.measure.extras and COMPARE_PAIRS in self.measure.extras
+
+    @property
+    def rule(self) -> str:
+        return "distinct_pairs" if self.pairwise else "rows"
+
+    @property
+    def larger_is_similar(self) -> bool:
+        return larger_is_similar(self.measure.info, self.params)
+
+    def load(self, X: Any, name: str) -> torch.Tensor:
+        """Check one input as the measure does."""
+        return self.measure.check_input(X, name, self.dtype, self.device)
+
+    def full(self, T: torch.Tensor) -> torch.Tensor:
+        """What resamples index: the pair matrix (distinct-pairs rule) or the rows themselves."""
+        if not self.pairwise:
+            return T
+        P = self.measure.prepare_one(T, self.params)
+        return self.measure.extras[PAIR_MATRIX](P, **self.params)
+
+    def units(self, F: torch.Tensor) -> int:
+        """How many resampling units (stimuli, or conditions) ``F`` has."""
+        return int(F.shape[0])
+
+    def positions(self, ix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The pair positions a resample compares (distinct-pairs rule), or None (rows rule)."""
+        return distinct_pairs(ix) if self.pairwise else None
+
+    def sample(self, F: torch.Tensor, ix: torch.Tensor, pos: tuple[torch.Tensor, torch.Tensor] | None) -> Any:
+        """One side of a resample: its pairs' entries, or its prepared rows."""
+        if self.pairwise:
+            a, b = pos
+            i, j = ix[a], ix[b]
+            # Always read the upper triangle: a matrix symmetric only to rounding must not turn the two
+            # draws of one pair into two slightly different values (which would break their rank tie).
+            return F[torch.minimum(i, j), torch.maximum(i, j)]
+        return self.measure.prepare_one(F[ix], self.params)
+
+    def value(self, SX: Any, SY: Any) -> float:
+        """The measure on two samples from :meth:`sample`."""
+        if self.pairwise:
+            if SX.shape[0] < 3:
+                raise ReprlabError(f"only {SX.shape[0]} distinct pairs of stimuli remain to compare")
+            v = self.measure.extras[COMPARE_PAIRS](SX, SY, **self.params)
+        else:
+            v = self.measure.core(SX, SY, **self.params)
+        return to_float(v, self.spec)
+
+    def on(self, FX: torch.Tensor, FY: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor | None = None) -> float:
+        """The measure with X's units ``ix`` against Y's units ``iy`` (default ``ix``)."""
+        pos = self.positions(ix)
+        return self.value(self.sample(FX, ix, pos), self.sample(FY, ix if iy is None else iy, pos))
+
+
+def guarded(fn: Callable[[np.ndarray], Any], spec: str, what: str, n_units: int) -> Callable[[np.ndarray], Any]:
+    """Wrap ``fn(ix)`` so that a measure failing on one resample says which and why, and how to avoid it."""
+
+    def call(ix: np.ndarray) -> Any:
+        try:
+            return fn(ix)
+        except ReprlabError as err:
+            distinct = len(np.unique(ix))
+            raise ReprlabError(
+                f"{spec} could not be computed on a {what} of the {n_units} stimuli ({distinct} distinct): {err} "
+                "Resamples of few stimuli are often degenerate; use more stimuli (or a measure defined on them)."
+            ) from err
+
+    return call

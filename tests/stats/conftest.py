@@ -1,0 +1,150 @@
+"""Test-only measures registered for the statistics tests, removed afterwards.
+
+``_test_rdm_spearman`` is a small RSA-like measure (correlation-distance RDMs compared by Spearman over
+the upper triangle) that declares the distinct-pairs hooks, so the resampling rule for RDM-based
+measures is tested independently of the RSA family.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import rankdata
+
+from reprlab import _registry
+from reprlab._linalg import upper_triangle
+from reprlab.errors import ReprlabError
+
+
+def corr_rdm(X: torch.Tensor) -> torch.Tensor:
+    Z = X - X.mean(1, keepdim=True)
+    Z = Z / Z.norm(dim=1, keepdim=True)
+    D = 1.0 - Z @ Z.T
+    return D.fill_diagonal_(0.0)
+
+
+def spearman_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    ra = torch.from_numpy(rankdata(a.numpy())).to(a.dtype)
+    rb = torch.from_numpy(rankdata(b.numpy())).to(a.dtype)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return (ra @ rb) / torch.sqrt((ra @ ra) * (rb @ rb))
+
+
+@pytest.fixture
+def rdm_measure():
+    """A registered pairwise-distance measure with the ``pair_matrix`` / ``compare_pairs`` hooks."""
+    name = "_test_rdm_spearman"
+    _registry.load_all()
+    _registry.register(
+        name,
+        family="_test",
+        params={},
+        larger_is_similar=True,
+        is_metric=False,
+        symmetric=True,
+        invariances=set(),
+        range=(-1.0, 1.0),
+        references=("test only",),
+        summary="test only",
+        prepare=lambda X, **_: corr_rdm(X),
+        extras={"pair_matrix": lambda P, **_: P, "compare_pairs": lambda dx, dy, **_: spearman_t(dx, dy)},
+    )(lambda DX, DY: spearman_t(upper_triangle(DX), upper_triangle(DY)))
+    yield name
+    _registry._REGISTRY.pop(name)
+
+
+@pytest.fixture
+def rows_measure_with_data():
+    """A registered rows-rule measure with a per-stimulus data parameter (``weights``)."""
+    name = "_test_weighted_corr"
+
+    def core(X, Y, *, weights=None):
+        return torch.corrcoef(torch.stack([X[:, 0], Y[:, 0]]))[0, 1]
+
+    _registry.load_all()
+    _registry.register(
+        name,
+        family="_test",
+        params={"weights": _registry.Param(None, data=True)},
+        larger_is_similar=True,
+        is_metric=False,
+        symmetric=True,
+        invariances=set(),
+        range=(-1.0, 1.0),
+        references=("test only",),
+        summary="test only",
+    )(core)
+    yield name
+    _registry._REGISTRY.pop(name)
+
+
+@pytest.fixture
+def fragile_measure():
+    """A measure that refuses resamples with repeated stimuli (to test how failures are reported)."""
+    name = "_test_fragile"
+
+    def core(X, Y):
+        if torch.unique(X, dim=0).shape[0] < X.shape[0]:
+            raise ReprlabError("repeated rows are not allowed")
+        return torch.zeros((), dtype=X.dtype)
+
+    _registry.load_all()
+    _registry.register(
+        name,
+        family="_test",
+        params={},
+        larger_is_similar=True,
+        is_metric=False,
+        symmetric=True,
+        invariances=set(),
+        range=(0.0, 0.0),
+        references=("test only",),
+        summary="test only",
+    )(core)
+    yield name
+    _registry._REGISTRY.pop(name)
+
+
+@pytest.fixture
+def gauss():
+    """Two related Gaussian representations of 40 stimuli."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(40, 6))
+    Y = X @ rng.normal(size=(6, 5)) + rng.normal(size=(40, 5))
+    return X, Y
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The statistics run thousands of tiny tensor operations, for which torch's intra-op threads cost
+    far more than they save on a loaded machine (30x here); use one thread in these tests."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def asymmetric_measure():
+    """An asymmetric measure: squared correlation of X's first unit with Y's mean unit."""
+    name = "_test_asymmetric"
+
+    def core(X, Y):
+        return torch.corrcoef(torch.stack([X[:, 0], Y.mean(1)]))[0, 1] ** 2
+
+    _registry.load_all()
+    _registry.register(
+        name,
+        family="_test",
+        params={},
+        larger_is_similar=True,
+        is_metric=False,
+        symmetric=False,
+        invariances=set(),
+        range=(0.0, 1.0),
+        references=("test only",),
+        summary="test only",
+    )(core)
+    yield name
+    _registry._REGISTRY.pop(name)
