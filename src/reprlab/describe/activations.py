@@ -100,7 +100,11 @@ def dead_units(X: torch.Tensor, *, threshold: float = 0.0) -> dict:
     params={
         "ratio": Param(100.0, check=_positive, doc="an entry is massive above ratio x the median |x|"),
         "min_value": Param(0.0, check=_nonneg, doc="and above this absolute magnitude (Sun et al. use 100)"),
-        "top": Param(10, check=lambda v: None if isinstance(v, int) and v >= 1 else "must be an integer >= 1"),
+        "top": Param(
+            10,
+            check=lambda v: None if isinstance(v, int) and v >= 1 else "must be an integer >= 1",
+            doc="how many of the largest entries to report (value, row, unit)",
+        ),
         "nonzero": Param(False, choices=(False, True), doc="take the median over the nonzero entries only"),
     },
     invariances={"permutation"},

@@ -367,7 +367,11 @@ def _tle_pointwise(X: torch.Tensor, dist: torch.Tensor, idx: torch.Tensor, eps: 
     family="intrinsic_dimension",
     params={
         "k": Param(20, check=_int_at_least(2), doc="number of nearest neighbours"),
-        "eps": Param(1e-4, check=lambda v: None if isinstance(v, float) and v > 0 else "must be a float > 0"),
+        "eps": Param(
+            1e-4,
+            check=lambda v: None if isinstance(v, float) and v > 0 else "must be a float > 0",
+            doc="absolute distance below which neighbour distances count as ties (scikit-dimension TLE)",
+        ),
     },
     larger_is_similar=False,
     is_metric=False,

@@ -437,7 +437,13 @@ def effective_rank(X: torch.Tensor, *, center: bool = False) -> torch.Tensor:
     "rankme",
     kind="describe",
     family="intrinsic_dimension",
-    params={"eps": Param(1e-7, check=lambda v: None if isinstance(v, float) and v >= 0 else "must be a float >= 0")},
+    params={
+        "eps": Param(
+            1e-7,
+            check=lambda v: None if isinstance(v, float) and v >= 0 else "must be a float >= 0",
+            doc="added to each normalised singular value before the entropy (Garrido et al. 2023)",
+        )
+    },
     larger_is_similar=False,
     is_metric=False,
     symmetric=False,
@@ -480,8 +486,16 @@ def _power_law(lam: torch.Tensor, start: int, stop: int | None) -> torch.Tensor:
     kind="describe",
     family="intrinsic_dimension",
     params={
-        "start": Param(1, check=lambda v: None if isinstance(v, int) and v >= 1 else "must be an integer >= 1"),
-        "stop": Param(None, check=lambda v: None if isinstance(v, int) and v >= 2 else "must be an integer >= 2"),
+        "start": Param(
+            1,
+            check=lambda v: None if isinstance(v, int) and v >= 1 else "must be an integer >= 1",
+            doc="first eigenvalue rank in the power-law fit (1 = largest)",
+        ),
+        "stop": Param(
+            None,
+            check=lambda v: None if isinstance(v, int) and v >= 2 else "must be an integer >= 2",
+            doc="last eigenvalue rank in the fit; None: every eigenvalue above numerical zero",
+        ),
     },
     larger_is_similar=False,
     is_metric=False,
