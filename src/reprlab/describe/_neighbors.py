@@ -44,8 +44,8 @@ BLOCK_ENTRIES = 1 << 20
 #: Extra candidates kept by the float32 screen.
 MARGIN = 4
 #: Columns per chunk, chunks per group and sub-chunks per chunk of the selection in ``_search``.
-CHUNK = 32
-SUPER = 8
+CHUNK = 16
+SUPER = 16
 SUB = 4
 
 
