@@ -174,6 +174,59 @@ def test_knn_low_rank_screen_is_exact(screen):
     np.testing.assert_allclose(dist.numpy(), _brute(X, 10), rtol=1e-12, atol=1e-15)
 
 
+def _check_knn(X: np.ndarray, k: int, **kw) -> None:
+    """Distances equal brute force; every returned index is at its returned distance, never the query,
+    distinct within a row, and equal distances come by increasing index."""
+    dist, idx = knn(torch.tensor(X), k, **kw)
+    np.testing.assert_allclose(dist.numpy(), _brute(X, k), rtol=1e-12, atol=1e-15)
+    direct = np.sqrt(((X[idx.numpy()] - X[:, None, :]) ** 2).sum(-1))
+    np.testing.assert_allclose(direct, dist.numpy(), rtol=1e-12, atol=1e-15)
+    assert not (idx == torch.arange(len(X))[:, None]).any()
+    assert all(len(set(r)) == k for r in idx.tolist())
+    tied = dist[:, 1:] == dist[:, :-1]
+    assert (idx[:, 1:][tied] > idx[:, :-1][tied]).all()
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Tiny selection chunks, so that data of a few hundred rows take every level of the nested
+    selection in ``_search`` (the default sizes need thousands of rows)."""
+    from reprlab.describe import _neighbors
+
+    monkeypatch.setattr(_neighbors, "CHUNK", 4)
+    monkeypatch.setattr(_neighbors, "SUPER", 2)
+    monkeypatch.setattr(_neighbors, "SUB", 2)
+
+
+@pytest.mark.parametrize("screen", [True, False])
+def test_knn_nested_selection_ties_and_duplicates(small_chunks, screen):
+    """A lattice (many exactly equal distances) with repeated points, embedded in 12-d: the low-rank
+    screen and all selection levels run, and ties are resolved exactly."""
+    g = np.random.default_rng(7)
+    grid = np.stack(np.meshgrid(np.arange(15.0), np.arange(15.0)), -1).reshape(-1, 2)  # 225 points
+    X = np.concatenate([grid, grid[:40], grid[:5]]) @ g.normal(size=(2, 12))  # 45 duplicates
+    _check_knn(X, 6, block_rows=32, screen=screen)
+
+
+@pytest.mark.parametrize("screen", [True, False])
+def test_knn_nested_selection_without_low_rank_structure(small_chunks, screen):
+    from reprlab.describe._neighbors import _screens
+
+    g = np.random.default_rng(8)
+    X = g.normal(size=(260, 10))
+    X[50:60] = X[49] + 1e-9 * g.normal(size=(10, 10))  # near-duplicates below float32 resolution
+    assert len(_screens(torch.tensor(X - X.mean(0)), screen)) == 1  # no low-rank screen
+    _check_knn(X, 5, block_rows=40, screen=screen)
+
+
+def test_knn_default_chunks_on_a_few_thousand_rows():
+    """The default selection sizes engage from about 256 (k + MARGIN) rows on."""
+    g = np.random.default_rng(9)
+    X = g.normal(size=(2100, 2)) @ g.normal(size=(2, 9)) + 1e-4 * g.normal(size=(2100, 9))
+    X[100:103] = X[99]
+    _check_knn(X, 3)
+
+
 def test_count_within_matches_brute_force():
     g = np.random.default_rng(4)
     X = g.normal(size=(90, 3))
