@@ -324,7 +324,7 @@ def stage_human(demo: Demo, lms: LanguageModels, n_boot: int) -> dict[str, dict[
     )
     best = {m: max(r.items(), key=lambda kv: kv[1].value) for m, r in rsa.items()}
     text = "Best layer for human document similarity: " + "; ".join(
-        f"{m} {k} ({v.value:.2f}, 95% CI {v.ci_low:.2f} to {v.ci_high:.2f})" for m, (k, v) in best.items()
+        f"{k} ({v.value:.2f}, 95% CI {v.ci_low:.2f} to {v.ci_high:.2f})" for m, (k, v) in best.items()
     )
     demo.summary.append(text + ".")
     demo.sections.append(

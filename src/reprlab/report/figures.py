@@ -8,6 +8,7 @@ function returns the matplotlib Figure; :func:`save` writes PNG and SVG.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ def heatmap(result: Any, ax: Any = None, title: str | None = None, annotate: boo
         im = ax.imshow(values, cmap="cividis")
     ax.set_xticks(range(len(result.cols)), result.cols, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(result.rows)), result.rows, fontsize=8)
-    ax.set_title(title or result.measure)
+    ax.set_title(textwrap.fill(title or result.measure, 38), fontsize=10)
     ax.figure.colorbar(im, ax=ax, shrink=0.85)
     if annotate is None:
         annotate = values.size <= 100

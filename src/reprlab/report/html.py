@@ -27,6 +27,7 @@ color:#1a1a1a;line-height:1.45}
 h1{font-size:1.7em;margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
 .meta{color:#444;font-size:.92em}figure{margin:1em 0;display:inline-block;vertical-align:top;max-width:100%}
 figure img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:.88em;color:#333;max-width:640px}
+.scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:.82em;margin:.6em 0 1.2em 0;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #ddd;padding:.2em .45em;text-align:right}th{background:#f3f3f3}
 td.label,th.label{text-align:left}details{margin:.4em 0}code{background:#f5f5f5;padding:0 .2em}
@@ -65,10 +66,14 @@ def matrix_table(doc: Mapping[str, Any], source: str) -> str:
     for r, row in zip(doc["rows"], doc["values"]):
         cells = "".join(f'<td data-value="{_esc(repr(v))}">{_fmt(v)}</td>' for v in row)
         body.append(f'<tr><th scope="row" class="label">{_esc(r)}</th>{cells}</tr>')
-    return (
-        f'<table data-source="{_esc(source)}"><thead><tr><th class="label"></th>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>"
+    table = (
+        f'<div class="scroll"><table data-source="{_esc(source)}"><thead><tr><th class="label"></th>{head}</tr>'
+        f"</thead><tbody>{''.join(body)}</tbody></table></div>"
     )
+    if len(doc["cols"]) > 12:  # large matrices: folded, so the page stays readable
+        n, m = len(doc["rows"]), len(doc["cols"])
+        return f"<details><summary>All {n} x {m} values</summary>{table}</details>"
+    return table
 
 
 def records_table(records: Sequence[Mapping[str, Any]], source: str, columns: Sequence[str] | None = None) -> str:
