@@ -150,14 +150,16 @@ def default_chunk_rows(sources: list[Source], itemsize: int, n: int) -> int:
 
 
 def shifts_for(sources: list[Source], opts: Options, chunk_rows: int) -> list[torch.Tensor]:
-    """Per-representation shifts: the exact column mean in memory, the first chunk's mean for a store."""
+    """Per-representation shifts: the column mean in memory, the first chunk's mean for a store.
+
+    A shift only conditions the sums (centring is exact through ``delta``), so it is computed in the
+    compute dtype."""
     out = []
     for s in sources:
         if s.lazy:
-            first = s.read(0, min(s.n, chunk_rows), opts.dtype, opts.device)
-            out.append(first.mean(0, dtype=opts.acc).to(opts.dtype))
+            out.append(s.read(0, min(s.n, chunk_rows), opts.dtype, opts.device).mean(0))
         else:
-            out.append(s.data.mean(0, dtype=opts.acc).to(opts.dtype))
+            out.append(s.data.mean(0))
     return out
 
 
@@ -240,7 +242,7 @@ def accumulate(
                 else:
                     blk += (zl.T @ zr).to(acc)
             if first:
-                out.sum_u += Z.sum(0, dtype=acc)
+                out.sum_u += Z.sum(0).to(acc)  # a chunk's sum in the compute dtype (a float64 reduction is slow)
                 if row_norms:
                     sq = torch.stack([(Z[:, plan.span(g, g + 1)] ** 2).sum(1) for g in range(len(sources))], 1)
                     out.au += (sq.T @ Z).to(acc)
