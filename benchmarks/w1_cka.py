@@ -26,7 +26,10 @@ VARIANTS = {
     "reprlab unbiased": {"role": "reprlab", "note": "estimator='unbiased'"},
     "reprlab biased, float64 accumulation": {"role": "reprlab", "note": "accumulate='float64'"},
     "NumPy double loop": {"role": "peer", "note": "plain NumPy per pair: centre both, three products"},
-    "ReSi CKA double loop": {"role": "peer", "note": "ReSi's algorithm reimplemented (torch, per-pair centring and self products)"},
+    "ReSi CKA double loop": {
+        "role": "peer",
+        "note": "ReSi's algorithm reimplemented (torch, per-pair centring and self products)",
+    },
     "pytorch-cka Gram stack": {
         "role": "peer",
         "repeats": 1,
@@ -35,7 +38,8 @@ VARIANTS = {
     "platonic-rep cka (extrapolated)": {
         "role": "peer",
         "repeats": 1,
-        "note": f"platonic-rep's algorithm reimplemented; one pair timed at n={PLATONIC_N}, x (10000/{PLATONIC_N})^3 x {PAIRS} pairs",
+        "note": f"platonic-rep's algorithm reimplemented; one pair timed at n={PLATONIC_N}, "
+        f"x (10000/{PLATONIC_N})^3 x {PAIRS} pairs",
     },
 }
 RATIOS = [
@@ -123,9 +127,9 @@ def run_variant(name: str, workdir: Path) -> dict:
     fns = {
         "reprlab biased": lambda: rl.compare_all(X, None, "cka", dtype="float32").values,
         "reprlab unbiased": lambda: rl.compare_all(X, None, "cka", dtype="float32", estimator="unbiased").values,
-        "reprlab biased, float64 accumulation": lambda: rl.compare_all(
-            X, None, "cka", dtype="float32", accumulate="float64"
-        ).values,
+        "reprlab biased, float64 accumulation": lambda: (
+            rl.compare_all(X, None, "cka", dtype="float32", accumulate="float64").values
+        ),
         "NumPy double loop": lambda: _numpy_loop(X),
         "ReSi CKA double loop": lambda: _resi_loop(X),
         "pytorch-cka Gram stack": lambda: _gram_stack(X),

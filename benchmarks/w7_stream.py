@@ -20,7 +20,10 @@ N, D = 1_000_000, 1024
 CHUNK = 32_768
 LIMIT_FLOPS = 3 * 2.0 * N * D * D
 VARIANTS = {
-    "reprlab stream biased": {"role": "reprlab", "note": "compare_all(X_store, Y_store, dtype=float32, accumulate=float64)"},
+    "reprlab stream biased": {
+        "role": "reprlab",
+        "note": "compare_all(X_store, Y_store, dtype=float32, accumulate=float64)",
+    },
     "reprlab stream unbiased": {"role": "reprlab", "note": "estimator='unbiased', same options"},
     "read both stores": {"role": "floor", "note": "reading every chunk once, no compute"},
 }
