@@ -145,26 +145,31 @@ def report(mod, results: dict[str, list[dict]], skipped: dict[str, str], rates: 
             f"{', '.join(f'{x / 1e9:.0f}' for x in rates)}) = **{limit:.2f} s**."
         )
         lines.append("")
+    measured = med.get(getattr(mod, "LIMIT_VARIANT", ""))
+    if measured:
+        lines += [f"Measured limit ({mod.LIMIT_VARIANT!r}, interleaved with the variants): **{measured:.2f} s**.", ""]
     lines += [
-        "| variant | role | median time (s) | runs (s) | peak RSS (MB) | / limit | value | note |",
-        "|---|---|---|---|---|---|---|---|",
+        "| variant | role | median time (s) | runs (s) | peak RSS (MB) | / limit | / measured limit | value | note |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for v, spec in mod.VARIANTS.items():
         outs = [o for o in results.get(v, []) if "seconds" in o]
         if v in skipped and not outs:
-            lines.append(f"| {v} | {spec['role']} | skipped | | | | | {skipped[v]} |")
+            lines.append(f"| {v} | {spec['role']} | skipped | | | | | | {skipped[v]} |")
             continue
         if not outs:
             err = results.get(v, [{}])[0].get("error", "not run") if results.get(v) else "not run"
-            lines.append(f"| {v} | {spec['role']} | failed | | | | | {err} |")
+            lines.append(f"| {v} | {spec['role']} | failed | | | | | | {err} |")
             continue
         runs = ", ".join(f"{o['seconds']:.2f}" for o in outs)
         rss = max(o["maxrss_mb"] for o in outs)
         val = outs[0].get("value")
         vs = f"{val:.6g}" if isinstance(val, float) else ""
         lim = f"{med[v] / limit:.2f}x" if limit and spec["role"] == "reprlab" else ""
+        mlim = f"{med[v] / measured:.2f}x" if measured and spec["role"] == "reprlab" else ""
         lines.append(
-            f"| {v} | {spec['role']} | {med[v]:.2f} | {runs} | {rss:.0f} | {lim} | {vs} | {spec.get('note', '')} |"
+            f"| {v} | {spec['role']} | {med[v]:.2f} | {runs} | {rss:.0f} | {lim} | {mlim} | {vs} "
+            f"| {spec.get('note', '')} |"
         )
     ratio_lines = []
     for peer, ours in getattr(mod, "RATIOS", []):
@@ -206,6 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="docs file to update ('' for none)")
     ap.add_argument("--workdir", default=None, help="scratch folder for data (default: system temp)")
     ap.add_argument("--skip", action="append", default=[], help="skip variants whose name contains this text")
+    ap.add_argument("--tag", default="", help="suffix of the docs section ids, to keep several runs of a workload")
     args = ap.parse_args(argv)
     chosen = [w.upper() for w in args.workloads] or [w for w, m in WORKLOADS.items() if (HERE / f"{m}.py").exists()]
     bad = [w for w in chosen if w not in WORKLOADS]
@@ -219,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     for wid in chosen:
         text = run_workload(wid, args.repeats, base, args.skip)
         if text:
-            sections[wid] = text
+            sections[wid + (f"-{args.tag}" if args.tag else "")] = text
     if args.out and sections:
         write_docs(Path(args.out), sections, header)
         print(f"wrote {args.out}")

@@ -25,6 +25,10 @@ VARIANTS = {
     "reprlab biased": {"role": "reprlab", "note": "rl.compare_all(layers, None, 'cka', dtype='float32')"},
     "reprlab unbiased": {"role": "reprlab", "note": "estimator='unbiased'"},
     "reprlab biased, float64 accumulation": {"role": "reprlab", "note": "accumulate='float64'"},
+    "limit, measured": {
+        "role": "floor",
+        "note": "the 91 block cross-products alone (torch, float32, pre-centred, one GEMM per block row), timed",
+    },
     "NumPy double loop": {"role": "peer", "note": "plain NumPy per pair: centre both, three products"},
     "ReSi CKA double loop": {
         "role": "peer",
@@ -42,6 +46,7 @@ VARIANTS = {
         f"x (10000/{PLATONIC_N})^3 x {PAIRS} pairs",
     },
 }
+LIMIT_VARIANT = "limit, measured"
 RATIOS = [
     ("NumPy double loop", "reprlab biased"),
     ("ReSi CKA double loop", "reprlab biased"),
@@ -116,10 +121,25 @@ def _platonic_pair(A: torch.Tensor, B: torch.Tensor) -> float:
     return float(hsic(K, M) / (torch.sqrt(hsic(K, K) * hsic(M, M)) + 1e-6))
 
 
+def _limit_setup(X: list[np.ndarray]):
+    Z = torch.cat([torch.from_numpy(x - x.mean(0)) for x in X], 1)
+
+    def products() -> float:
+        s = 0.0
+        for i in range(L):
+            s += float((Z[:, i * D : (i + 1) * D].T @ Z[:, i * D :])[0, 0])
+        return s
+
+    return products
+
+
 def run_variant(name: str, workdir: Path) -> dict:
     import reprlab as rl
 
     X = layered(N, D, L)
+    if name == LIMIT_VARIANT:
+        t, _ = timed(_limit_setup(X))
+        return {"seconds": t}
     if name.startswith("platonic"):
         A, B = torch.from_numpy(X[0][:PLATONIC_N]), torch.from_numpy(X[1][:PLATONIC_N])
         t, v = timed(lambda: _platonic_pair(A, B))

@@ -26,7 +26,12 @@ VARIANTS = {
     },
     "reprlab stream unbiased": {"role": "reprlab", "note": "estimator='unbiased', same options"},
     "read both stores": {"role": "floor", "note": "reading every chunk once, no compute"},
+    "limit, measured": {
+        "role": "floor",
+        "note": f"X^T X, Y^T Y, X^T Y on one in-memory {CHUNK}-row chunk (float32, torch), timed, x n/{CHUNK}",
+    },
 }
+LIMIT_VARIANT = "limit, measured"
 RATIOS: list[tuple[str, str]] = []
 
 
@@ -70,6 +75,10 @@ def run_variant(name: str, workdir: Path) -> dict:
 
         t, _ = timed(read)
         return {"seconds": t}
+    if name == LIMIT_VARIANT:
+        x, y = torch.from_numpy(np.asarray(X[:CHUNK])), torch.from_numpy(np.asarray(Y[:CHUNK]))
+        t, _ = timed(lambda: (x.T @ x, y.T @ y, x.T @ y))
+        return {"seconds": t * N / CHUNK}
     est = "unbiased" if "unbiased" in name else "biased"
     t, res = timed(
         lambda: rl.compare_all({"x": X}, {"y": Y}, "cka", dtype="float32", accumulate="float64", estimator=est)
