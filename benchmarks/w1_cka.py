@@ -55,6 +55,14 @@ RATIOS = [
 ]
 
 
+NOTES = """
+Peers: none of pytorch-cka, platonic-rep or ReSi is installed here; each is reimplemented from its
+published algorithm (per-pair centring and self products for ReSi and the NumPy loop, one n x n centred
+Gram per layer kept for pytorch-cka, explicit n^3 products for platonic-rep), visiting the 91 unordered
+pairs only. platonic-rep is timed on one pair at n=2000 and extrapolated by n^3 x 91.
+"""
+
+
 def skip(name: str) -> str | None:
     if name == "pytorch-cka Gram stack":
         import psutil

@@ -35,6 +35,12 @@ LIMIT_VARIANT = "limit, measured"
 RATIOS: list[tuple[str, str]] = []
 
 
+NOTES = """
+The stores are zarr v3 arrays without compression, chunks of 32,768 rows; they are written before the
+first round and deleted after the last. Peak RSS includes the Python process, torch and the read-ahead chunk.
+"""
+
+
 def setup(workdir: Path) -> None:
     """Write the two stores in chunks (shared rank-32 signal plus noise, non-zero means)."""
     import zarr
