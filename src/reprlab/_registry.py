@@ -135,7 +135,16 @@ class MeasureInfo:
 
 @dataclass
 class Measure:
-    """A registered measure: its info, the public function, and its two computational halves."""
+    """A registered measure: its info, the public function, and its two computational halves.
+
+    ``extras`` holds optional fast paths for :func:`reprlab.compare_all` (docs/engine.md), set with
+    :func:`set_engine_hooks` from the measure's own module:
+
+    * ``"all_pairs"``: ``fn(A, B, params, options) -> Tensor | None``, the whole matrix from the lists
+      of checked in-memory tensors (``B`` None: within ``A``), or None to decline;
+    * ``"stream"``: ``fn(params) -> reprlab.engine.moments.StreamSpec | None``, the measure as a
+      function of accumulated centred cross-moments (streaming over stores, Dask), or None.
+    """
 
     info: MeasureInfo
     public: Callable[..., Any]
@@ -263,6 +272,17 @@ def register(
         return public
 
     return deco
+
+
+ENGINE_HOOKS = ("all_pairs", "stream")
+
+
+def set_engine_hooks(name: str, **hooks: Callable[..., Any]) -> None:
+    """Attach compare_all fast paths (``all_pairs``, ``stream``; see :class:`Measure`) to measure ``name``."""
+    bad = set(hooks) - set(ENGINE_HOOKS)
+    if bad:
+        raise ValueError(f"unknown engine hooks {sorted(bad)}; allowed: {ENGINE_HOOKS}")
+    _REGISTRY[name].extras.update(hooks)
 
 
 def load_all() -> None:

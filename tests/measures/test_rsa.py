@@ -402,9 +402,10 @@ def test_compare_all_and_batched_core_agree_with_pairs(compare):
     latent = g.normal(size=(25, 3))
     layers = {f"l{i}": np.tanh(latent @ g.normal(size=(3, 6))) + 0.3 * g.normal(size=(25, 6)) for i in range(4)}
     res = rl.compare_all(layers, None, "rsa", compare=compare)
+    assert res.meta["path"] == "all_pairs"  # the engine uses the batched core
     m, p = _registry.resolve("rsa", {"compare": compare})
     states = [m.prepare_one(m.check_input(x, "X", None, None), p) for x in layers.values()]
-    batched = m.extras["core_matrix"](states, states, **p)
+    batched = rsa_mod._core_matrix(states, states, **p)
     names = list(layers)
     for i, a in enumerate(names):
         for j, b in enumerate(names):
@@ -556,7 +557,7 @@ def test_batched_core_keeps_asymmetric_riemannian_unmirrored():
     layers = [g.normal(size=(7, 10)) for _ in range(3)]
     m, p = _registry.resolve("rsa", {"rdm": "sqeuclidean", "compare": "riemannian"})
     states = [m.prepare_one(m.check_input(x, "X", None, None), p) for x in layers]
-    got = m.extras["core_matrix"](states, states, **p)
+    got = rsa_mod._core_matrix(states, states, **p)
     for i in range(3):
         for j in range(3):
             want = rl.measures.rsa(layers[i], layers[j], rdm="sqeuclidean", compare="riemannian")

@@ -1,6 +1,7 @@
 """All-pairs comparisons: per-representation work once, then every pair."""
 
+from .approx import minibatch_cka
 from .compare_all import compare_all
 from .results import ComparisonResult, DescribeResult
 
-__all__ = ["ComparisonResult", "DescribeResult", "compare_all"]
+__all__ = ["ComparisonResult", "DescribeResult", "compare_all", "minibatch_cka"]

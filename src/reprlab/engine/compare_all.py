@@ -1,35 +1,46 @@
 """``compare_all``: one measure over every pair of two sets of representations.
 
-Each representation is checked and prepared once (centring, Gram matrices, ranks, whitening, ...:
-whatever the measure's ``prepare`` does), then the measure's core runs on every pair. For a symmetric
-measure within one set, each unordered pair is computed once and mirrored.
+Three ways to the matrix, chosen per measure (see docs/engine.md):
+
+1. ``Measure.extras["all_pairs"](A, B, params, options)``: a measure's own batched all-pairs routine on
+   the checked in-memory tensors (e.g. linear CKA in sample space, batched RDM comparisons). It may
+   return None to decline (e.g. for parameter values it does not cover).
+2. ``Measure.extras["stream"](params) -> StreamSpec | None``: the measure is a function of centred
+   cross-moments, accumulated chunk by chunk over the stimuli with one GEMM per layer and chunk
+   (:mod:`reprlab.engine.moments`). This is the path for stores larger than memory, and the
+   feature-space path of linear CKA.
+3. Otherwise each representation is checked and prepared once (``Measure.prepare``: centring, Gram
+   matrices, ranks, whitening, ...), then the core runs on every pair; for a symmetric measure within
+   one set each unordered pair is computed once and mirrored.
+
+With ``client=`` (a ``dask.distributed.Client``) path 2 spreads chunks of rows over the workers
+(stores are read as dask arrays, partial sums are added in a tree) and path 3 spreads the pairs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from .. import __version__, _registry
-from ..errors import ReprlabError, ReprlabTypeError
+from .._validation import resolve_device, resolve_dtype
+from ..errors import ReprlabError
+from . import moments
 from .results import ComparisonResult
+from .sources import Source, check_rows, is_lazy, make_source, named
 
 
-def _named(reps: Any, arg: str) -> tuple[list[str], Any]:
-    """Names and a name -> array accessor for a mapping or a sequence of representations."""
-    if isinstance(reps, Mapping):
-        names = [str(k) for k in reps.keys()]
-        lookup = {str(k): k for k in reps.keys()}
-        return names, lambda name: reps[lookup[name]]
-    if isinstance(reps, Sequence) and not isinstance(reps, (str, bytes)):
-        items = list(reps)
-        return [str(i) for i in range(len(items))], lambda name: items[int(name)]
-    raise ReprlabTypeError(
-        f"`{arg}` must be a mapping of name -> array (e.g. layer name -> activations), an "
-        f"reprlab.Activations store, or a list of arrays; got {type(reps).__name__}."
-    )
+def _accumulate_dtype(accumulate: Any, dt: torch.dtype) -> torch.dtype:
+    if accumulate is None:
+        return dt
+    acc = resolve_dtype(accumulate)
+    if torch.finfo(acc).bits < torch.finfo(dt).bits:
+        raise ReprlabError(
+            f"`accumulate` ({acc}) must be at least as wide as the compute dtype ({dt}); use accumulate='float64'."
+        )
+    return acc
 
 
 def compare_all(
@@ -40,6 +51,10 @@ def compare_all(
     *,
     dtype: Any = None,
     device: Any = None,
+    accumulate: Any = None,
+    chunk_rows: int | None = None,
+    stream: bool | None = None,
+    client: Any = None,
     **params: Any,
 ) -> ComparisonResult:
     """Compare every representation of ``A`` with every one of ``B`` (or of ``A`` when ``B`` is None).
@@ -47,11 +62,26 @@ def compare_all(
     Parameters
     ----------
     A, B : Mapping[str, array] or reprlab.Activations or list of arrays
-        Representations of shape (n_stimuli, n_features_i), all with the same stimuli.
+        Representations of shape (n_stimuli, n_features_i), all with the same stimuli. Values may be
+        in-memory arrays (NumPy, torch) or store arrays read lazily in chunks of rows (zarr arrays,
+        ``np.memmap``, the layers of an ``rl.Activations`` store).
     measure : str
         Name or spec string of a compare measure with a scalar value.
-    dtype, device, **params
-        As for :func:`reprlab.compare`.
+    dtype, device
+        Compute dtype (float64 by default; ``"float32"`` for speed) and torch device (``"cuda"``).
+    accumulate : dtype, optional
+        Accumulate sums over stimuli in this dtype (e.g. ``"float64"`` with ``dtype="float32"``: float32
+        GEMMs on chunks of rows, float64 sums across chunks). Default: the compute dtype.
+    chunk_rows : int, optional
+        Rows (stimuli) per chunk for the chunked paths; default about 128 MB of centred data, a
+        multiple of a store's row chunking.
+    stream : bool, optional
+        Stream over the rows (memory bounded by the chunk, not by n). Default: stream when a value is a
+        store array and the measure can be streamed; ``True`` raises for a measure that cannot.
+    client : dask.distributed.Client, optional
+        Spread the work over a Dask cluster (chunks of rows for streamable measures, pairs otherwise).
+    **params
+        The measure's parameters, as for :func:`reprlab.compare`.
 
     Returns
     -------
@@ -61,42 +91,116 @@ def compare_all(
     m, p = _registry.resolve(measure, params)
     if m.info.kind != "compare":
         raise ReprlabError(f"{m.info.name!r} is a describe measure; use reprlab.describe_all.")
-    rows, get_a = _named(A, "A")
+    rows, va = named(A, "A")
     within = B is None
-    cols, get_b = (rows, get_a) if within else _named(B, "B")
+    cols, vb = (rows, va) if within else named(B, "B")
     if not rows or not cols:
-        raise ReprlabError("`A` and `B` must each hold at least one representation.")
+        raise ReprlabError("`A` and `B` must each hold at least one representation (both were given empty or one was).")
+    if chunk_rows is not None and (isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1):
+        raise ReprlabError(f"`chunk_rows` must be a positive integer or None; got {chunk_rows!r}.")
+    dt, dev = resolve_dtype(dtype), resolve_device(device)
+    opts = moments.Options(dt, dev, _accumulate_dtype(accumulate, dt), chunk_rows)
+    spec_factory = m.extras.get("stream")
+    spec = spec_factory(p) if spec_factory is not None else None
+    lazy = any(is_lazy(x) for x in [*va, *([] if within else vb)])
+    if stream and spec is None:
+        raise ReprlabError(
+            f"{_registry.format_spec(m.info.name, p)!r} cannot be computed in a stream over chunks of stimuli. "
+            "Streamable: linear CKA and measures built on covariances (see docs/engine.md). Use stream=False "
+            "to load every representation into memory."
+        )
+    use_stream = spec is not None and (stream if stream is not None else lazy)
+    labels_a = [f"A[{r!r}]" for r in rows]
+    labels_b = [] if within else [f"B[{c!r}]" for c in cols]
+    opts.labels = labels_a + labels_b
+    meta: dict[str, Any] = {"library_version": __version__, "dtype": str(dt).replace("torch.", ""), "device": str(dev)}
+    if accumulate is not None:
+        meta["accumulate"] = str(opts.acc).replace("torch.", "")
 
-    n_rows: dict[int, str] = {}
+    if spec is None and m.info.input_ndim != 2:
+        values_in = [*va, *([] if within else vb)]
+        tensors = [
+            m.check_input(np.asarray(x[:]) if is_lazy(x) else x, lab, dt, dev) for x, lab in zip(values_in, opts.labels)
+        ]
+        sources = [Source(lab, t, t.shape[0], t.shape[-1], False) for t, lab in zip(tensors, opts.labels)]
+    else:
+        sources = [
+            make_source(x, lab, dt, dev, load=not use_stream)
+            for x, lab in zip([*va, *([] if within else vb)], opts.labels)
+        ]
+    n = check_rows(sources)
+    meta["n_stimuli"] = n
+    la = len(rows)
 
-    def prepared(names: list[str], get: Any, side: str) -> list[Any]:
-        out = []
-        for name in names:
-            t = m.check_input(get(name), f"{side}[{name!r}]", dtype, device)
-            n_rows.setdefault(t.shape[0], f"{side}[{name!r}]")
-            if len(n_rows) > 1:
-                (n1, r1), (n2, r2) = list(n_rows.items())[:2]
-                raise ReprlabError(
-                    f"All representations must have the same rows (stimuli); {r1} has {n1} rows and {r2} has {n2}."
-                )
-            out.append(m.prepare_one(t, p))
-        return out
+    if client is not None:
+        from .distributed import dask_pairs, dask_stream
 
-    sa = prepared(rows, get_a, "A")
-    sb = sa if within else prepared(cols, get_b, "B")
-    symmetric = m.info.symmetric_for(p)
-    values = np.full((len(rows), len(cols)), np.nan)
-    for i in range(len(rows)):
-        for j in range(len(cols)):
-            if within and symmetric and j < i:
+        if spec is not None:
+            meta["path"] = "dask-stream"
+            values = dask_stream(client, spec, sources, la, within, m.info.symmetric_for(p), opts)
+        else:
+            meta["path"] = "dask-pairs"
+            values = dask_pairs(client, m, p, sources, la, within)
+    elif use_stream:
+        meta["path"] = "stream"
+        values = _stream_local(spec, sources, la, within, m.info.symmetric_for(p), opts, meta)
+    else:
+        values = None
+        hook = m.extras.get("all_pairs")
+        if hook is not None:
+            A_t = [s.data for s in sources[:la]]
+            out = hook(A_t, None if within else [s.data for s in sources[la:]], p, opts)
+            if out is not None:
+                meta["path"] = "all_pairs"
+                values = out.detach().to("cpu", torch.float64).numpy()
+        if values is None and spec is not None:
+            meta["path"] = "moments"
+            values = _stream_local(spec, sources, la, within, m.info.symmetric_for(p), opts, meta)
+        if values is None:
+            meta["path"] = "pairs"
+            values = _pairs_local(m, p, sources, la, within)
+    return ComparisonResult(values, rows, cols, _registry.format_spec(m.info.name, p), p, meta)
+
+
+def _stream_local(
+    spec: moments.StreamSpec,
+    sources: list[Source],
+    la: int,
+    within: bool,
+    symmetric: bool,
+    opts: moments.Options,
+    meta: dict[str, Any],
+) -> np.ndarray:
+    n = sources[0].n
+    chunk = opts.chunk_rows or moments.default_chunk_rows(sources, opts.dtype.itemsize, n)
+    meta["chunk_rows"] = chunk
+    shifts = moments.shifts_for(sources, opts, chunk)
+
+    def partial(plan: moments.Plan, tasks: list[moments.Task], first: bool) -> moments.Accumulators:
+        return moments.accumulate(sources, shifts, plan, tasks, first, spec.row_norms, opts, (0, n), chunk)
+
+    return moments.run_plan(spec, sources, la, within, symmetric, opts, partial)
+
+
+def _pairs_local(m: _registry.Measure, p: dict[str, Any], sources: list[Source], la: int, within: bool) -> np.ndarray:
+    states = [m.prepare_one(s.data, p) for s in sources]
+    sa = states[:la]
+    sb = sa if within else states[la:]
+    values = np.full((len(sa), len(sb)), np.nan)
+    for i in range(len(sa)):
+        for j in range(len(sb)):
+            if within and m.info.symmetric_for(p) and j < i:
                 values[i, j] = values[j, i]
                 continue
-            v = _registry._to_python(m.core(sa[i], sb[j], **p))
-            if not isinstance(v, float):
-                raise ReprlabError(
-                    f"compare_all needs a measure with a scalar value; {m.info.name!r} returned {type(v).__name__}."
-                )
-            values[i, j] = v
-    meta = {"n_stimuli": next(iter(n_rows)), "library_version": __version__, "dtype": str(dtype or "float64")}
-    spec = _registry.format_spec(m.info.name, p)
-    return ComparisonResult(values, rows, cols, spec, p, meta)
+            values[i, j] = _scalar_value(m, m.core(sa[i], sb[j], **p))
+    return values
+
+
+def _scalar_value(m: _registry.Measure, v: Any) -> float:
+    v = _registry._to_python(v)
+    if not isinstance(v, float):
+        raise ReprlabError(
+            f"compare_all needs a measure with a scalar value; {m.info.name!r} returned {type(v).__name__}. "
+            "Use reprlab.compare on each pair for richer results."
+        )
+    return v

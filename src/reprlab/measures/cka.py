@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import torch
 
 from .._linalg import center_columns, center_gram, median, sq_distances, upper_triangle
-from .._registry import Param, Variant, register
+from .._registry import Param, Variant, register, set_engine_hooks
 from ..errors import ReprlabError
 
 KERNELS = ("linear", "rbf", "laplace")
@@ -272,3 +272,10 @@ def cka(
         value = num / den
     value = value.clamp(-1.0, 1.0)
     return torch.arccos(value) if angular else value
+
+
+# compare_all's fast paths (reprlab.engine): all-pairs linear CKA in sample space, and the cross-moment
+# (feature-space, streaming, Dask) path for linear CKA.
+from ..engine import linear_cka as _engine  # noqa: E402
+
+set_engine_hooks("cka", all_pairs=_engine.all_pairs, stream=_engine.stream_spec)

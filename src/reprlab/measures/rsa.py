@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._registry import _REGISTRY, Param, Variant, register
+from .._registry import _REGISTRY, Param, Variant, register, set_engine_hooks
 from .._validation import as_tensor, check_labels, resolve_device, resolve_dtype
 from ..errors import ReprlabError, ReprlabTypeError, close_matches
 from . import _ranks
@@ -948,7 +948,16 @@ def _core_matrix(A: Sequence[CompareState], B: Sequence[CompareState], **params:
     return out
 
 
-_REGISTRY["rsa"].extras["core_matrix"] = _core_matrix
+def _all_pairs(
+    A: list[torch.Tensor], B: list[torch.Tensor] | None, params: dict[str, Any], options: Any
+) -> torch.Tensor:
+    """The compare_all fast path (docs/engine.md): each RDM prepared once, then :func:`_core_matrix`."""
+    sa = [_prepare(x, **params) for x in A]
+    sb = sa if B is None else [_prepare(y, **params) for y in B]
+    return torch.from_numpy(_core_matrix(sa, sb, **params))
+
+
+set_engine_hooks("rsa", all_pairs=_all_pairs)
 
 
 # Resampling hooks (reprlab.stats.resampling, the distinct-pairs rule): bootstrap resamples compare the

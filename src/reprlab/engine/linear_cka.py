@@ -1,0 +1,126 @@
+"""Linear CKA for :func:`reprlab.compare_all`: all pairs from batched cross-products, and streaming.
+
+Linear CKA needs, per pair, ``cross = |Xc^T Yc|_F^2 = <Kc, Lc>`` (Kc = Xc Xc^T), and for the unbiased
+and Lange estimators ``kl = sum_r K_rr L_rr`` and the traces; per representation the self-HSIC. The
+engine gets them either
+
+* in feature space, as centred cross-moments accumulated over chunks of rows
+  (:mod:`reprlab.engine.moments`): one GEMM ``Z_i^T [Z_i+1 ... Z_L]`` per layer and chunk, so each
+  unordered pair's d_i x d_j product is computed exactly once (the W1 "limit"); this is also the
+  streaming path over stores larger than memory; or
+* in sample space, when the stimuli are fewer than the features make worthwhile: each centred Gram
+  matrix ``K_i = Xc_i Xc_i^T`` once (in chunks of rows), and all ``<K_i, L_j>`` as one product of the
+  stacked, flattened Grams.
+
+The choice is by operation count. The HSIC estimator formulas are those of
+:mod:`reprlab.measures.cka` (equal to rounding to the per-pair ``rl.compare``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..errors import ReprlabError
+from ..measures.cka import _hsic_unbiased_from_sums
+from .moments import Options, PairStats, StreamSpec
+
+
+def _hsic(cross: Any, kl: Any, trx: Any, try_: Any, n: int, estimator: str) -> Any:
+    if estimator == "biased":
+        return cross
+    if estimator == "lange":
+        return cross - kl
+    return _hsic_unbiased_from_sums(cross - kl, -trx, -try_, kl, n)
+
+
+def _check_n(n: int, estimator: str) -> None:
+    if n < 2:
+        raise ReprlabError(f"CKA needs at least 2 stimuli; got {n}.")
+    if estimator == "unbiased" and n < 4:
+        raise ReprlabError(
+            f"The unbiased HSIC estimator (Song et al. 2012) divides by n(n-3) and needs at least 4 stimuli; "
+            f"got n={n}. Use estimator='biased' or more stimuli."
+        )
+
+
+def _check_self(h: torch.Tensor, label: str, estimator: str) -> None:
+    if not float(h) > 0.0:
+        raise ReprlabError(
+            f"HSIC(K, K) under the {estimator} estimator is {float(h):.3g} <= 0 for {label}, so CKA is undefined "
+            "(zero variance across stimuli: constant or dead units; or, for the unbiased estimator, too few "
+            "or degenerate stimuli). Drop it from the comparison or use estimator='biased'."
+        )
+
+
+def _finish(num: torch.Tensor, hx: torch.Tensor, hy: torch.Tensor, eps: float, angular: bool) -> torch.Tensor:
+    den = torch.sqrt(hx * hy)
+    value = (num / (den + eps) if eps else num / den).clamp(-1.0, 1.0)
+    return torch.arccos(value) if angular else value
+
+
+def stream_spec(params: dict[str, Any]) -> StreamSpec | None:
+    """Linear CKA (every estimator) from accumulated cross-moments; None for other kernels."""
+    if params["kernel"] != "linear":
+        return None
+    est, eps, angular = params["estimator"], params["eps"], params["angular"]
+
+    def hsic(st: PairStats) -> torch.Tensor:
+        cross = (st.cross * st.cross).sum()
+        return _hsic(cross, st.kl, st.trace_x, st.trace_y, st.n, est)
+
+    def rep(st: PairStats) -> torch.Tensor:
+        _check_n(st.n, est)
+        h = hsic(st)
+        _check_self(h, st.label_x, est)
+        return h
+
+    def pair(st: PairStats, hx: torch.Tensor, hy: torch.Tensor) -> torch.Tensor:
+        return _finish(hsic(st), hx, hy, eps, angular)
+
+    return StreamSpec(rep, pair, row_norms=est != "biased")
+
+
+def _feature_flops(n: int, wa: list[int], wb: list[int] | None) -> float:
+    if wb is None:
+        s = sum(wa)
+        return n * (s * s + sum(w * w for w in wa))  # 2 n sum_{i<=j} d_i d_j
+    return 2.0 * n * (sum(wa) * sum(wb) + sum(w * w for w in wa) + sum(w * w for w in wb))
+
+
+def _sample_flops(n: int, wa: list[int], wb: list[int] | None) -> float:
+    reps = len(wa) + len(wb or [])
+    pairs = len(wa) * (len(wa) + 1) / 2 if wb is None else len(wa) * len(wb) + reps
+    return 2.0 * n * n * (sum(wa) + sum(wb or [])) + 2.0 * n * n * pairs
+
+
+def all_pairs(
+    A: list[torch.Tensor], B: list[torch.Tensor] | None, params: dict[str, Any], opts: Options
+) -> torch.Tensor | None:
+    """All-pairs linear CKA in sample space when that is cheaper; None to use the feature-space path."""
+    if params["kernel"] != "linear":
+        return None
+    n = A[0].shape[0]
+    wa, wb = [x.shape[1] for x in A], None if B is None else [x.shape[1] for x in B]
+    if _sample_flops(n, wa, wb) >= _feature_flops(n, wa, wb):
+        return None
+    est = params["estimator"]
+    _check_n(n, est)
+    reps = A if B is None else [*A, *B]
+    Xc = [x - x.mean(0, dtype=opts.acc).to(opts.dtype) for x in reps]
+    diag = torch.stack([(x * x).sum(1, dtype=opts.acc) for x in Xc], 1)  # (n, R): diagonals of the Grams
+    r, item = len(reps), torch.empty((), dtype=opts.dtype).element_size()
+    rows = opts.chunk_rows or max(1, min(n, opts.budget // (r * n * item)))
+    G = torch.zeros((r, r), dtype=opts.acc, device=opts.device)
+    for a in range(0, n, rows):
+        F = torch.stack([(x[a : a + rows] @ x.T).reshape(-1) for x in Xc])  # rows of every Gram, flattened
+        G += (F @ F.T).to(opts.acc)
+    kl = diag.T @ diag
+    tr = diag.sum(0)
+    selfs = _hsic(torch.diagonal(G), torch.diagonal(kl), tr, tr, n, est)
+    for h, lab in zip(selfs, opts.labels):
+        _check_self(h, lab, est)
+    H = _hsic(G, kl, tr[:, None], tr[None, :], n, est)
+    V = _finish(H, selfs[:, None], selfs[None, :], params["eps"], params["angular"])
+    return V if B is None else V[: len(A), len(A) :]

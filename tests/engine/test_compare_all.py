@@ -1,0 +1,280 @@
+"""compare_all: equal to pairwise rl.compare on every path (all-pairs hook, moments, streaming, Dask)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import reprlab as rl
+from reprlab import _registry
+from reprlab.errors import ReprlabError, ReprlabTypeError
+
+zarr = pytest.importorskip("zarr")
+
+
+def layers(n: int = 60, widths=(5, 7, 9, 4), seed: int = 0, offset: float = 4.0) -> dict[str, np.ndarray]:
+    """Gaussian layers sharing a low-rank signal, with large column means (tests the centring)."""
+    rng = np.random.default_rng(seed)
+    shared = rng.normal(size=(n, 3))
+    return {
+        f"layer.{i}": shared @ rng.normal(size=(3, d)) + rng.normal(size=(n, d)) + offset * rng.normal(size=d)
+        for i, d in enumerate(widths)
+    }
+
+
+def pairwise(A: dict, B: dict | None, measure: str, **params) -> np.ndarray:
+    B = A if B is None else B
+    return np.array([[rl.compare(x, y, measure, **params) for y in B.values()] for x in A.values()])
+
+
+def to_zarr(tmp_path, reps: dict[str, np.ndarray], chunk: int, name: str = "acts.zarr") -> dict:
+    root = zarr.open_group(str(tmp_path / name), mode="w")
+    for k, v in reps.items():
+        arr = root.create_array(k, shape=v.shape, chunks=(chunk, v.shape[1]), dtype=v.dtype)
+        arr[:] = v
+    return {k: root[k] for k in reps}
+
+
+CKA_PARAMS = [
+    {"estimator": "biased"},
+    {"estimator": "unbiased"},
+    {"estimator": "lange"},
+    {"estimator": "unbiased", "angular": True},
+    {"eps": 1e-6},
+]
+
+
+@pytest.mark.parametrize("params", CKA_PARAMS)
+def test_linear_cka_feature_space_within_and_across(params):
+    A, B = layers(), layers(seed=1, widths=(3, 6))
+    res = rl.compare_all(A, None, "cka", **params)
+    assert res.meta["path"] == "moments"
+    np.testing.assert_allclose(res.values, pairwise(A, None, "cka", **params), rtol=0, atol=1e-10)
+    assert res.rows == res.cols == list(A)
+    res = rl.compare_all(A, B, "cka", chunk_rows=7, **params)  # many chunks: float64 sums across chunks
+    np.testing.assert_allclose(res.values, pairwise(A, B, "cka", **params), rtol=0, atol=1e-10)
+    assert res.values.shape == (4, 2)
+
+
+@pytest.mark.parametrize("estimator", ["biased", "unbiased", "lange"])
+def test_linear_cka_sample_space_when_features_outnumber_stimuli(estimator):
+    A = layers(n=25, widths=(80, 120, 60))
+    B = layers(n=25, widths=(90,), seed=3)
+    res = rl.compare_all(A, None, "cka", estimator=estimator)
+    assert res.meta["path"] == "all_pairs"
+    np.testing.assert_allclose(res.values, pairwise(A, None, "cka", estimator=estimator), rtol=0, atol=1e-10)
+    res = rl.compare_all(A, B, "cka", estimator=estimator, chunk_rows=4)
+    np.testing.assert_allclose(res.values, pairwise(A, B, "cka", estimator=estimator), rtol=0, atol=1e-10)
+
+
+def test_sample_space_hook_declines_other_kernels_and_wider_stimuli():
+    from reprlab.engine.linear_cka import all_pairs
+    from reprlab.engine.moments import Options
+
+    defaults = _registry.get("cka").info.defaults()
+    opts = Options(torch.float64, torch.device("cpu"), torch.float64, labels=["a", "b"])
+    X = [torch.randn(30, 40, dtype=torch.float64), torch.randn(30, 50, dtype=torch.float64)]
+    assert all_pairs(X, None, {**defaults, "kernel": "rbf"}, opts) is None
+    assert all_pairs(X, None, defaults, opts) is not None  # n=30 < d: sample space
+    tall = [torch.randn(300, 4, dtype=torch.float64)] * 2
+    assert all_pairs(tall, None, defaults, opts) is None  # n >> d: feature space (moments)
+
+
+def test_non_linear_kernels_use_prepare_once_and_core_per_pair():
+    A = layers(n=40)
+    res = rl.compare_all(A, None, "cka(kernel=rbf, estimator=unbiased)")
+    assert res.meta["path"] == "pairs"
+    np.testing.assert_allclose(res.values, pairwise(A, None, "cka", kernel="rbf", estimator="unbiased"), atol=1e-10)
+
+
+def test_float32_compute_with_float64_accumulation():
+    A = layers(n=500, widths=(20, 30, 25), offset=50.0)
+    ref = pairwise(A, None, "cka")
+    plain = rl.compare_all(A, None, "cka", dtype="float32", chunk_rows=64)
+    acc = rl.compare_all(A, None, "cka", dtype="float32", accumulate="float64", chunk_rows=64)
+    assert acc.meta["accumulate"] == "float64" and acc.meta["dtype"] == "float32"
+    np.testing.assert_allclose(acc.values, ref, atol=1e-5)
+    np.testing.assert_allclose(plain.values, ref, atol=1e-4)
+
+
+def test_asymmetric_measure_within_and_across():
+    """A registered test-only asymmetric streamable measure: |C_xy|_F^2 / |C_xx|_F^2."""
+    from reprlab.engine.moments import StreamSpec
+
+    name = "_engine_test_asym"
+    if name not in _registry._REGISTRY:
+
+        def prep(X, **_):
+            return X - X.mean(0)
+
+        @_registry.register(
+            name,
+            family="_test",
+            params={},
+            larger_is_similar=True,
+            is_metric=False,
+            symmetric=False,
+            invariances=set(),
+            range=(0.0, float("inf")),
+            references=("test only",),
+            prepare=prep,
+        )
+        def asym(X, Y):
+            """Test-only asymmetric ratio."""
+            return torch.linalg.matrix_norm(X.T @ Y) ** 2 / torch.linalg.matrix_norm(X.T @ X) ** 2
+
+        _registry.set_engine_hooks(
+            name,
+            stream=lambda p: StreamSpec(
+                rep=lambda st: (st.cross**2).sum(), pair=lambda st, hx, hy: (st.cross**2).sum() / hx
+            ),
+        )
+    try:
+        A, B = layers(), layers(seed=5, widths=(2, 8, 3))
+        for measure_b in (None, B):
+            ref = pairwise(A, measure_b, name)
+            res = rl.compare_all(A, measure_b, name, chunk_rows=11)
+            assert res.meta["path"] == "moments"
+            np.testing.assert_allclose(res.values, ref, rtol=1e-12, atol=1e-10)
+        within = rl.compare_all(A, None, name)
+        assert not np.allclose(within.values, within.values.T)
+        extras = _registry._REGISTRY[name].extras
+        stream = extras.pop("stream")
+        try:
+            res = rl.compare_all(A, None, name)
+            assert res.meta["path"] == "pairs"
+            np.testing.assert_allclose(res.values, pairwise(A, None, name), atol=1e-10)
+        finally:
+            extras["stream"] = stream
+    finally:
+        _registry._REGISTRY.pop(name, None)
+
+
+@pytest.mark.parametrize(
+    "params", [{"estimator": "biased"}, {"estimator": "unbiased", "angular": True}, {"estimator": "lange"}]
+)
+def test_streaming_from_a_zarr_store_equals_in_memory(tmp_path, params):
+    A = layers(n=203, offset=30.0)  # the first chunk's mean is far from the global mean: shift corrections
+    store = to_zarr(tmp_path, A, chunk=32)
+    res = rl.compare_all(store, None, "cka", **params)
+    assert res.meta["path"] == "stream"
+    mem = rl.compare_all(A, None, "cka", **params)
+    np.testing.assert_allclose(res.values, mem.values, rtol=0, atol=1e-10)
+    small = rl.compare_all(store, None, "cka", chunk_rows=32, **params)
+    np.testing.assert_allclose(small.values, mem.values, rtol=0, atol=1e-10)
+
+
+def test_streaming_memmap_across_sets_and_tiny_budget(tmp_path, monkeypatch):
+    from reprlab.engine import moments
+
+    A, B = layers(n=150), layers(n=150, seed=2, widths=(6, 3))
+    mm = {}
+    for k, v in B.items():
+        m = np.lib.format.open_memmap(tmp_path / f"{k}.npy", mode="w+", dtype=v.dtype, shape=v.shape)
+        m[:] = v
+        mm[k] = m
+    monkeypatch.setattr(moments, "ACC_BUDGET", 8 * 40)  # forces one pass per task and split task rows
+    opts_budget = moments.make_plan([5, 7, 9, 4], [6, 3], 8, 8 * 40)
+    assert len(opts_budget.passes) > 3
+    res = rl.compare_all(A, mm, "cka", estimator="unbiased", chunk_rows=16, stream=True)
+    np.testing.assert_allclose(res.values, pairwise(A, B, "cka", estimator="unbiased"), atol=1e-10)
+
+
+def test_multi_pass_plan_matches(monkeypatch):
+    from reprlab.engine import moments
+
+    A = layers(n=80, widths=(5, 7, 9, 4, 6))
+    monkeypatch.setattr(moments, "ACC_BUDGET", 8 * 60)
+    assert len(moments.make_plan([5, 7, 9, 4, 6], None, 8, 8 * 60).passes) > 3
+    res = rl.compare_all(A, None, "cka", estimator="lange")
+    np.testing.assert_allclose(res.values, pairwise(A, None, "cka", estimator="lange"), atol=1e-10)
+
+
+def test_dask_local_cluster_equals_local(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    A = layers(n=160, offset=10.0)
+    B = layers(n=160, seed=4, widths=(3, 5))
+    store = to_zarr(tmp_path, A, chunk=20)
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        res = rl.compare_all(store, B, "cka", estimator="unbiased", client=client, chunk_rows=20)
+        assert res.meta["path"] == "dask-stream"
+        local = rl.compare_all(A, B, "cka", estimator="unbiased")
+        np.testing.assert_allclose(res.values, local.values, rtol=0, atol=1e-10)
+        res = rl.compare_all(A, None, "cka(kernel=rbf)", client=client)
+        assert res.meta["path"] == "dask-pairs"
+        np.testing.assert_allclose(res.values, rl.compare_all(A, None, "cka(kernel=rbf)").values, atol=1e-10)
+
+
+def test_errors():
+    A = layers(n=30)
+    with pytest.raises(ReprlabError, match=r"same rows.*A\['layer.0'\] has 30 rows and B\['x'\] has 29"):
+        rl.compare_all(A, {"x": np.ones((29, 3))}, "cka")
+    with pytest.raises(ReprlabError, match="same rows"):
+        rl.compare_all([np.random.rand(10, 3), np.random.rand(11, 3)], None, "cka(kernel=rbf)")
+    with pytest.raises(ReprlabError, match="at least one representation"):
+        rl.compare_all({}, None, "cka")
+    with pytest.raises(ReprlabError, match="at least one representation"):
+        rl.compare_all(A, [], "cka")
+    with pytest.raises(ReprlabTypeError, match="mapping of name"):
+        rl.compare_all(np.ones((4, 4)) if False else 3, None, "cka")
+    with pytest.raises(ReprlabError, match="cannot be computed in a stream"):
+        rl.compare_all(A, None, "cka(kernel=rbf)", stream=True)
+    with pytest.raises(ReprlabError, match="chunk_rows"):
+        rl.compare_all(A, None, "cka", chunk_rows=0)
+    with pytest.raises(ReprlabError, match="accumulate"):
+        rl.compare_all(A, None, "cka", accumulate="float32")
+    with pytest.raises(ReprlabError, match="zero variance"):
+        rl.compare_all({**A, "dead": np.ones((30, 4))}, None, "cka")
+    with pytest.raises(ReprlabError, match="at least 4 stimuli"):
+        rl.compare_all([np.random.rand(3, 2)] * 2, None, "cka", estimator="unbiased")
+    with pytest.raises(ReprlabError, match="non-finite"):
+        bad = A["layer.0"].copy()
+        bad[3, 1] = np.nan
+        rl.compare_all({"bad": bad}, None, "cka")
+
+
+def test_non_finite_rows_in_a_store_are_reported_with_their_chunk(tmp_path):
+    A = layers(n=64)
+    A["layer.1"][40, 0] = np.inf
+    store = to_zarr(tmp_path, A, chunk=16)
+    with pytest.raises(ReprlabError, match=r"A\['layer.1'\] rows 32:48.*non-finite"):
+        rl.compare_all(store, None, "cka", chunk_rows=16)
+
+
+def test_non_scalar_measure_is_refused():
+    name = "_engine_test_vector"
+    if name not in _registry._REGISTRY:
+
+        @_registry.register(
+            name,
+            family="_test",
+            params={},
+            larger_is_similar=True,
+            is_metric=False,
+            symmetric=True,
+            invariances=set(),
+            range=(0.0, 1.0),
+            references=("test only",),
+        )
+        def vec(X, Y):
+            """Test-only vector result."""
+            return {"a": 1.0}
+
+    try:
+        with pytest.raises(ReprlabError, match="scalar value"):
+            rl.compare_all(layers(n=10), None, name)
+    finally:
+        _registry._REGISTRY.pop(name, None)
+
+
+def test_result_labels_and_provenance(tmp_path):
+    A = layers(n=40)
+    res = rl.compare_all(list(A.values())[:2], None, "cka", estimator="unbiased")
+    assert res.rows == ["0", "1"] and res.measure == "cka(estimator=unbiased)"
+    assert res.meta["n_stimuli"] == 40
+    back = rl.ComparisonResult.load(res.save(tmp_path / "r.json"))
+    np.testing.assert_allclose(back.values, res.values)
