@@ -101,7 +101,7 @@ def describe_all(
     import numpy as np
 
     from . import __version__
-    from .engine.compare_all import _named
+    from .engine.sources import named
     from .engine.results import DescribeResult
 
     specs = [measures] if isinstance(measures, str) else list(measures)
@@ -124,14 +124,14 @@ def describe_all(
             f"Parameter {unused[0]!r} is not a parameter of any of the measures {', '.join(specs)}; "
             "check its spelling or the measure list."
         )
-    rows, get = _named(acts, "acts")
+    rows, reps = named(acts, "acts")
     if not rows:
         raise ReprlabError("`acts` must hold at least one representation.")
     table: list[dict[str, float]] = []
     details: dict[str, dict[str, Any]] = {}
     shapes: dict[str, list[int]] = {}
-    for row in rows:
-        X = resolved[0][1].check_input(get(row), f"acts[{row!r}]", dtype, device)
+    for row, rep in zip(rows, reps):
+        X = resolved[0][1].check_input(rep, f"acts[{row!r}]", dtype, device)
         shapes[row] = list(X.shape)
         scalars: dict[str, float] = {}
         extra: dict[str, Any] = {}

@@ -187,6 +187,7 @@ def _cmd_describe(args: argparse.Namespace) -> int:
         res.save(out / "describe.json")
         res.save(out / "describe.csv")
         print(f"wrote describe.json and describe.csv to {out}/")
+    return 0
 
 
 # --- reprlab extract --------------------------------------------------------------------------
