@@ -101,8 +101,8 @@ def describe_all(
     import numpy as np
 
     from . import __version__
-    from .engine.sources import named
     from .engine.results import DescribeResult
+    from .engine.sources import named
 
     specs = [measures] if isinstance(measures, str) else list(measures)
     if not specs:
