@@ -5,7 +5,7 @@ every compare measure at its defaults and at each declared variant runs
 ``reprlab.stats.layer_identification`` on the networks' held-out activations, and writes a Markdown
 table (best first). Re-run after new measures land:
 
-    PYTHONPATH=src python scripts/layer_identification.py --out docs/measures/layer_identification.md
+    PYTHONPATH=src python scripts/layer_identification.py     # rewrites its section of docs/measures.md
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5, help="number of networks (seeds 0..N-1)")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--test-size", type=int, default=500, help="held-out digits the layers are compared on")
-    ap.add_argument("--out", type=Path, default=Path("docs/measures/layer_identification.md"))
+    ap.add_argument("--out", type=Path, default=Path("docs/measures.md"), help="file with the section markers")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -108,9 +108,19 @@ def main() -> None:
         + ") are the sharper test.",
         "",
     ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    print(f"wrote {args.out}")
+    replace_section(args.out, "layer-identification", "\n".join(lines))
+    print(f"wrote the layer identification section of {args.out}")
+
+
+def replace_section(path: Path, name: str, body: str) -> None:
+    """Replace the text between ``<!-- name:start -->`` and ``<!-- name:end -->`` in ``path``."""
+    text = path.read_text()
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        raise SystemExit(f"{path} has no {start} ... {end} markers")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{start}\n{body.strip()}\n{end}{tail}")
 
 
 if __name__ == "__main__":

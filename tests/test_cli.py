@@ -57,3 +57,14 @@ def test_help_has_example(capsys):
     with pytest.raises(SystemExit):
         main(["compare", "--help"])
     assert "Example" in capsys.readouterr().out
+
+
+def test_docs_measure_table_equals_the_registry(capsys):
+    """docs/measures.md carries `reprlab measures --markdown`; regenerate it when a measure changes."""
+    from pathlib import Path
+
+    assert main(["measures", "--markdown"]) == 0
+    table = capsys.readouterr().out.strip()
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "measures.md").read_text()
+    section = doc.split("<!-- registry-table:start -->")[1].split("<!-- registry-table:end -->")[0].strip()
+    assert section == table, "docs/measures.md is out of date: paste `reprlab measures --markdown` between the markers"

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -276,20 +277,19 @@ def score_from_inner(
     sq_x: torch.Tensor,
     sq_y: torch.Tensor,
     score: str,
-    Fx: torch.Tensor | None = None,
-    Fy: torch.Tensor | None = None,
+    aligned: Callable[[], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Turn the aligned inner product ``max_G <X G, Y>`` into the angular or Euclidean score.
 
-    With ``Fx``, ``Fy`` given (orthogonal group), a Euclidean distance that is tiny relative to the
-    norms is recomputed from the explicitly aligned matrices: the expansion
-    ``|X|^2 + |Y|^2 - 2 <X Q, Y>`` cancels catastrophically there.
+    With ``aligned`` given (orthogonal group: a function returning the Frobenius norm of the explicitly
+    aligned difference), a Euclidean distance that is tiny relative to the norms is recomputed from it:
+    the expansion ``|X|^2 + |Y|^2 - 2 <X Q, Y>`` cancels catastrophically there. It is called only then.
     """
     if score == "angular":
         return torch.arccos((inner / torch.sqrt(sq_x * sq_y)).clamp(-1.0, 1.0))
     sq = sq_x + sq_y - 2.0 * inner
-    if Fx is not None and float(sq) < 1e-6 * float(sq_x + sq_y):
-        return _aligned_difference(Fx, Fy)
+    if aligned is not None and float(sq) < 1e-6 * float(sq_x + sq_y):
+        return aligned()
     return sq.clamp_min(0.0).sqrt()
 
 
@@ -412,6 +412,8 @@ def shape(
     cx, cy = X.scale(width), Y.scale(width)
     if group == "orthogonal":
         inner = nuclear_inner(X.F, Y.F, X.sq_norm, Y.sq_norm) * (cx * cy)
-        return score_from_inner(inner, X.sq_norm * cx**2, Y.sq_norm * cy**2, score, X.F * cx, Y.F * cy)
+        return score_from_inner(
+            inner, X.sq_norm * cx**2, Y.sq_norm * cy**2, score, lambda: _aligned_difference(X.F * cx, Y.F * cy)
+        )
     inner = permutation_inner(X.F, Y.F) * (cx * cy)
     return score_from_inner(inner, X.sq_norm * cx**2, Y.sq_norm * cy**2, score)
