@@ -38,7 +38,7 @@ test: $(VENV)/.dev $(VENV)/.browser
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 lint: $(VENV)/.dev
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
 
 bench: $(VENV)/.dev
 	$(PY) benchmarks/run.py

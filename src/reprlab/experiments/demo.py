@@ -349,12 +349,12 @@ def stage_describe(demo: Demo, lms: LanguageModels) -> dict[str, Any]:
     from ..report import figures
 
     specs = [
-        ("twonn", "TwoNN intrinsic dimension"),
+        ("twonn(duplicates=drop)", "TwoNN intrinsic dimension"),
         ("anisotropy", "anisotropy (mean cosine)"),
         ("massive_activations(nonzero=True)", "massive activations (max |x| / median |x|)"),
     ]
     cols = {
-        "twonn": "twonn",
+        "twonn(duplicates=drop)": "twonn(duplicates=drop)",
         "anisotropy": "anisotropy",
         "massive_activations(nonzero=True)": "massive_activations(nonzero=True).max_ratio",
     }
@@ -383,7 +383,9 @@ def stage_describe(demo: Demo, lms: LanguageModels) -> dict[str, Any]:
         {
             "title": "Geometry by depth",
             "text": "Intrinsic dimension (TwoNN), anisotropy (mean pairwise cosine) and the largest activation "
-            "relative to the median magnitude, for every layer.",
+            "relative to the median magnitude, for every layer. Some Lee documents share their first tokens, so "
+            "after truncation their representations coincide; TwoNN leaves such duplicate points out "
+            "(duplicates='drop', as scikit-dimension does).",
             "figures": figs,
             "tables": [{"file": demo.save_records(records, "describe_layers"), "caption": "per-layer description"}],
         }
@@ -402,7 +404,7 @@ def print_summary(human: dict[str, Any], described: dict[str, Any]) -> None:
             ws = f"{w.value:5.2f} [{w.ci_low:5.2f},{w.ci_high:5.2f}]" if w is not None else " " * 19
             print(
                 f"    {k.split(':')[1]:>5}  {r.value:5.2f} [{r.ci_low:5.2f},{r.ci_high:5.2f}]  {ws}  "
-                f"{df.loc[k, 'twonn']:6.1f}  {df.loc[k, 'anisotropy']:5.2f}"
+                f"{df.loc[k, 'twonn(duplicates=drop)']:6.1f}  {df.loc[k, 'anisotropy']:5.2f}"
             )
 
 
