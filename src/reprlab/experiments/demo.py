@@ -383,9 +383,9 @@ def stage_describe(demo: Demo, lms: LanguageModels) -> dict[str, Any]:
         {
             "title": "Geometry by depth",
             "text": "Intrinsic dimension (TwoNN), anisotropy (mean pairwise cosine) and the largest activation "
-            "relative to the median magnitude, for every layer. Some Lee documents share their first tokens, so "
-            "after truncation their representations coincide; TwoNN leaves such duplicate points out "
-            "(duplicates='drop', as scikit-dimension does).",
+            "relative to the median magnitude, for every layer. The Lee background corpus holds 7 exact duplicate "
+            "documents and a few more with the same opening, whose truncated representations coincide; TwoNN "
+            "leaves such duplicate points out (duplicates='drop', as scikit-dimension does).",
             "figures": figs,
             "tables": [{"file": demo.save_records(records, "describe_layers"), "caption": "per-layer description"}],
         }
