@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import reprlab as rl
-from reprlab.cli import main
+from reprlab.cli import COMMANDS, main
 
 
 @pytest.fixture
@@ -53,9 +53,10 @@ def test_compare_errors_are_reported(files, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_help_has_example(capsys):
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_help_has_an_example(command, capsys):
     with pytest.raises(SystemExit):
-        main(["compare", "--help"])
+        main([command, "--help"])
     assert "Example" in capsys.readouterr().out
 
 
