@@ -77,6 +77,35 @@ class Param:
         return value
 
 
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def positive(v: object) -> str | None:
+    """A ``Param.check``: a number > 0."""
+    return None if _is_number(v) and v > 0 else "must be a positive number"
+
+
+def nonnegative(v: object) -> str | None:
+    """A ``Param.check``: a number >= 0."""
+    return None if _is_number(v) and v >= 0 else "must be a number >= 0"
+
+
+def positive_int(v: object) -> str | None:
+    """A ``Param.check``: an integer > 0 (not a bool)."""
+    return None if isinstance(v, int) and not isinstance(v, bool) and v > 0 else "must be a positive integer"
+
+
+def int_at_least(lo: int) -> Callable[[object], str | None]:
+    """A ``Param.check`` factory: an integer >= ``lo`` (not a bool)."""
+
+    def check(v: object) -> str | None:
+        ok = isinstance(v, int) and not isinstance(v, bool) and v >= lo
+        return None if ok else f"must be an integer >= {lo}"
+
+    return check
+
+
 @dataclass(frozen=True)
 class Variant:
     """The properties of a measure under other parameter values than the defaults."""

@@ -27,17 +27,9 @@ import numpy as np
 import torch
 
 from .._linalg import median
-from .._registry import Param, register
+from .._registry import Param, int_at_least, nonnegative, positive, register
 from .._validation import check_labels
 from ..errors import ReprlabError
-
-
-def _nonneg(v: object) -> str | None:
-    return None if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 else "must be a number >= 0"
-
-
-def _positive(v: object) -> str | None:
-    return None if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else "must be a positive number"
 
 
 def _unit(v: object) -> str | None:
@@ -53,7 +45,7 @@ COMMON = {"larger_is_similar": False, "is_metric": False, "symmetric": False}
     kind="describe",
     family="activation_statistics",
     params={
-        "threshold": Param(0.0, check=_nonneg, doc="an entry counts as zero when |x| <= threshold"),
+        "threshold": Param(0.0, check=nonnegative, doc="an entry counts as zero when |x| <= threshold"),
         "top_fraction": Param(0.01, check=_unit, doc="fraction of units whose share of the mass is reported"),
     },
     invariances={"permutation", "isotropic_scaling"},
@@ -79,7 +71,7 @@ def sparsity(X: torch.Tensor, *, threshold: float = 0.0, top_fraction: float = 0
     "dead_units",
     kind="describe",
     family="activation_statistics",
-    params={"threshold": Param(0.0, check=_nonneg, doc="a unit is dead when |x| <= threshold on every stimulus")},
+    params={"threshold": Param(0.0, check=nonnegative, doc="a unit is dead when |x| <= threshold on every stimulus")},
     invariances={"permutation", "isotropic_scaling"},
     range=(0.0, 1.0),
     references=("Lu, Shin, Su & Karniadakis (2020) Dying ReLU and initialization, Commun. Comput. Phys. 28",),
@@ -98,11 +90,11 @@ def dead_units(X: torch.Tensor, *, threshold: float = 0.0) -> dict:
     kind="describe",
     family="activation_statistics",
     params={
-        "ratio": Param(100.0, check=_positive, doc="an entry is massive above ratio x the median |x|"),
-        "min_value": Param(0.0, check=_nonneg, doc="and above this absolute magnitude (Sun et al. use 100)"),
+        "ratio": Param(100.0, check=positive, doc="an entry is massive above ratio x the median |x|"),
+        "min_value": Param(0.0, check=nonnegative, doc="and above this absolute magnitude (Sun et al. use 100)"),
         "top": Param(
             10,
-            check=lambda v: None if isinstance(v, int) and v >= 1 else "must be an integer >= 1",
+            check=int_at_least(1),
             doc="how many of the largest entries to report (value, row, unit)",
         ),
         "nonzero": Param(False, choices=(False, True), doc="take the median over the nonzero entries only"),
@@ -195,7 +187,7 @@ def _pair_sq_dists_blocks(U: torch.Tensor, block: int = 2048):
     kind="describe",
     family="activation_statistics",
     params={
-        "t": Param(2.0, check=_positive, doc="temperature of the Gaussian potential"),
+        "t": Param(2.0, check=positive, doc="temperature of the Gaussian potential"),
         "normalize": Param(True, choices=(True, False), doc="L2-normalise the rows first (as the paper)"),
     },
     invariances={"permutation", "orthogonal", "isotropic_scaling"},
@@ -255,7 +247,7 @@ def _positive_pairs(labels: Any, pairs: Any, n: int) -> tuple[torch.Tensor, torc
     params={
         "labels": Param(None, data=True, doc="positive pairs = rows with the same label"),
         "pairs": Param(None, data=True, doc="or an explicit (m, 2) array of positive row pairs"),
-        "alpha": Param(2.0, check=_positive, doc="exponent of the distance"),
+        "alpha": Param(2.0, check=positive, doc="exponent of the distance"),
         "normalize": Param(True, choices=(True, False), doc="L2-normalise the rows first (as the paper)"),
     },
     invariances={"permutation", "orthogonal", "isotropic_scaling"},
@@ -283,7 +275,7 @@ def _logdet_rate(Z: torch.Tensor, eps2: float) -> torch.Tensor:
 
 
 CODING = {
-    "eps2": Param(0.5, check=_positive, doc="squared distortion eps^2 (Yu et al. use 0.5)"),
+    "eps2": Param(0.5, check=positive, doc="squared distortion eps^2 (Yu et al. use 0.5)"),
     "normalize": Param(False, choices=(False, True), doc="L2-normalise the rows first (MCR^2 features are)"),
 }
 

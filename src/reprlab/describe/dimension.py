@@ -35,19 +35,11 @@ import math
 import numpy as np
 import torch
 
-from .._registry import Param, register
+from .._registry import Param, int_at_least, register
 from ..errors import ReprlabError
 from ._neighbors import count_within, knn
 
 DISTANCE_INVARIANCES = frozenset({"permutation", "orthogonal", "isotropic_scaling", "translation"})
-
-
-def _int_at_least(lo: int):
-    def check(v: object) -> str | None:
-        ok = isinstance(v, int) and not isinstance(v, bool) and v >= lo
-        return None if ok else f"must be an integer >= {lo}"
-
-    return check
 
 
 def _fraction(v: object) -> str | None:
@@ -156,7 +148,7 @@ def _combine(pw: torch.Tensor, comb: str) -> torch.Tensor:
     kind="describe",
     family="intrinsic_dimension",
     params={
-        "k": Param(20, check=_int_at_least(2), doc="number of nearest neighbours"),
+        "k": Param(20, check=int_at_least(2), doc="number of nearest neighbours"),
         "comb": Param("mle", choices=("mle", "mean", "median"), doc="pooling: MacKay-Ghahramani, mean, median"),
         "unbiased": Param(False, choices=(False, True), doc="k-2 instead of k-1 in the numerator"),
     },
@@ -192,8 +184,8 @@ def mle(X: torch.Tensor, *, k: int = 20, comb: str = "mle", unbiased: bool = Fal
     kind="describe",
     family="intrinsic_dimension",
     params={
-        "n1": Param(1, check=_int_at_least(1), doc="order of the nearer neighbour"),
-        "n2": Param(2, check=_int_at_least(2), doc="order of the farther neighbour (> n1)"),
+        "n1": Param(1, check=int_at_least(1), doc="order of the nearer neighbour"),
+        "n2": Param(2, check=int_at_least(2), doc="order of the farther neighbour (> n1)"),
         "duplicates": Param("raise", choices=("raise", "drop"), doc="points with r_n1 = 0: raise, or leave out"),
     },
     larger_is_similar=False,
@@ -259,7 +251,7 @@ def _mada_pointwise(dist: torch.Tensor) -> torch.Tensor:
     "mom",
     kind="describe",
     family="intrinsic_dimension",
-    params={"k": Param(100, check=_int_at_least(2), doc="number of nearest neighbours")},
+    params={"k": Param(100, check=int_at_least(2), doc="number of nearest neighbours")},
     larger_is_similar=False,
     is_metric=False,
     symmetric=False,
@@ -284,7 +276,7 @@ def mom(X: torch.Tensor, *, k: int = 100) -> torch.Tensor:
     "mada",
     kind="describe",
     family="intrinsic_dimension",
-    params={"k": Param(20, check=_int_at_least(2), doc="number of nearest neighbours")},
+    params={"k": Param(20, check=int_at_least(2), doc="number of nearest neighbours")},
     larger_is_similar=False,
     is_metric=False,
     symmetric=False,
@@ -366,7 +358,7 @@ def _tle_pointwise(X: torch.Tensor, dist: torch.Tensor, idx: torch.Tensor, eps: 
     kind="describe",
     family="intrinsic_dimension",
     params={
-        "k": Param(20, check=_int_at_least(2), doc="number of nearest neighbours"),
+        "k": Param(20, check=int_at_least(2), doc="number of nearest neighbours"),
         "eps": Param(
             1e-4,
             check=lambda v: None if isinstance(v, float) and v > 0 else "must be a float > 0",
@@ -411,8 +403,8 @@ def tle(X: torch.Tensor, *, k: int = 20, eps: float = 1e-4) -> torch.Tensor:
     kind="describe",
     family="intrinsic_dimension",
     params={
-        "k": Param(20, check=_int_at_least(1), doc="neighbours: rho = r_1 / r_(k+1)"),
-        "D": Param(10, check=_int_at_least(1), doc="largest dimension considered"),
+        "k": Param(20, check=int_at_least(1), doc="neighbours: rho = r_1 / r_(k+1)"),
+        "D": Param(10, check=int_at_least(1), doc="largest dimension considered"),
         "ver": Param("MLk", choices=("MLk", "MLi"), doc="continuous (MLk) or integer (MLi) maximiser"),
     },
     larger_is_similar=False,
@@ -473,8 +465,8 @@ def mind_ml(X: torch.Tensor, *, k: int = 20, D: int = 10, ver: str = "MLk") -> f
     kind="describe",
     family="intrinsic_dimension",
     params={
-        "k1": Param(10, check=_int_at_least(1), doc="neighbour order of the smaller scale"),
-        "k2": Param(20, check=_int_at_least(2), doc="neighbour order of the larger scale"),
+        "k1": Param(10, check=int_at_least(1), doc="neighbour order of the smaller scale"),
+        "k2": Param(20, check=int_at_least(2), doc="neighbour order of the larger scale"),
     },
     larger_is_similar=False,
     is_metric=False,
@@ -514,7 +506,7 @@ def corrint(X: torch.Tensor, *, k1: int = 10, k2: int = 20) -> torch.Tensor:
     family="intrinsic_dimension",
     params={
         "estimator": Param("mle", choices=("mle", "mom", "mada", "lpca"), doc="per-point estimator"),
-        "k": Param(20, check=_int_at_least(2), doc="number of nearest neighbours"),
+        "k": Param(20, check=int_at_least(2), doc="number of nearest neighbours"),
         "unbiased": Param(False, choices=(False, True), doc="mle: k-2 instead of k-1"),
         "ver": Param("FO", doc="lpca: the lPCA version applied to each neighbourhood (see 'lpca')"),
     },

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from .._linalg import center_columns
-from .._registry import Param, Variant, register
+from .._registry import Param, Variant, int_at_least, positive, register
 from ..errors import ReprlabError
 
 VERSIONS = (
@@ -65,11 +65,6 @@ SPECTRAL_INVARIANCES = frozenset({"permutation", "orthogonal", "isotropic_scalin
 def _unit(v: object) -> str | None:
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1
     return None if ok else "must be a number in (0, 1)"
-
-
-def _positive(v: object) -> str | None:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
-    return None if ok else "must be a positive number"
 
 
 def covariance_eigenvalues(X: torch.Tensor, center: bool = True) -> torch.Tensor:
@@ -307,11 +302,11 @@ def lpca_rule(lam: np.ndarray, n: int, d: int, ver: str, params: dict) -> float:
         "center": Param(True, choices=(True, False), doc="centre the columns (False: eigenvalues of X^T X)"),
         "alpha_fo": Param(0.05, check=_unit, doc="FO: fraction of the largest eigenvalue to exceed"),
         "alpha_ratio": Param(0.05, check=_unit, doc="ratio: fraction of the variance to retain"),
-        "alpha_fan": Param(10.0, check=_positive, doc="Fan: large-gap threshold"),
+        "alpha_fan": Param(10.0, check=positive, doc="Fan: large-gap threshold"),
         "beta_fan": Param(0.8, check=_unit, doc="Fan: total-variance threshold"),
         "p_fan": Param(0.95, check=_unit, doc="Fan: fraction of variance attributed to signal"),
         "alpha_kn": Param(0.05, choices=tuple(TW1_UPPER), doc="KN: significance level"),
-        "noise_var": Param(None, check=_positive, doc="MP/GD/KN/denoised: known noise variance (None: estimate)"),
+        "noise_var": Param(None, check=positive, doc="MP/GD/KN/denoised: known noise variance (None: estimate)"),
         "random_state": Param(0, types=(int,), doc="scRMT: seed of the permutation null"),
     },
     larger_is_similar=False,
@@ -488,12 +483,12 @@ def _power_law(lam: torch.Tensor, start: int, stop: int | None) -> torch.Tensor:
     params={
         "start": Param(
             1,
-            check=lambda v: None if isinstance(v, int) and v >= 1 else "must be an integer >= 1",
+            check=int_at_least(1),
             doc="first eigenvalue rank in the power-law fit (1 = largest)",
         ),
         "stop": Param(
             None,
-            check=lambda v: None if isinstance(v, int) and v >= 2 else "must be an integer >= 2",
+            check=int_at_least(2),
             doc="last eigenvalue rank in the fit; None: every eigenvalue above numerical zero",
         ),
     },

@@ -39,28 +39,22 @@ from dataclasses import dataclass
 import torch
 
 from .._linalg import center_columns, center_gram, median, sq_distances, upper_triangle
-from .._registry import Param, Variant, register, set_engine_hooks
+from .._registry import Param, Variant, nonnegative, positive, register, set_engine_hooks
 from ..errors import ReprlabError
 
 KERNELS = ("linear", "rbf", "laplace")
 ESTIMATORS = ("biased", "unbiased", "lange")
 
 
-def _positive(v: object) -> str | None:
-    return None if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else "must be a positive number"
-
-
-def _nonneg(v: object) -> str | None:
-    return None if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 else "must be a number >= 0"
-
-
 PARAMS = {
     "kernel": Param("linear", choices=KERNELS, doc="kernel on rows: linear, rbf or laplace"),
-    "sigma": Param(None, check=_positive, doc="rbf/laplace bandwidth; None: sigma_scale x median distance"),
-    "sigma_scale": Param(1.0, check=_positive, doc="factor on the median distance when sigma is None"),
+    "sigma": Param(None, check=positive, doc="rbf/laplace bandwidth; None: sigma_scale x median distance"),
+    "sigma_scale": Param(1.0, check=positive, doc="factor on the median distance when sigma is None"),
     "estimator": Param("biased", choices=ESTIMATORS, doc="HSIC estimator: biased (Gretton), unbiased (Song), lange"),
     "angular": Param(False, choices=(False, True), doc="return arccos(CKA), an angle in radians"),
-    "eps": Param(0.0, check=_nonneg, doc="added to the denominator (platonic-rep uses 1e-6; breaks scale invariance)"),
+    "eps": Param(
+        0.0, check=nonnegative, doc="added to the denominator (platonic-rep uses 1e-6; breaks scale invariance)"
+    ),
 }
 
 

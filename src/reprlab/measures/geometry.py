@@ -27,14 +27,10 @@ import math
 import torch
 
 from .._linalg import center_gram, median, sq_distances, upper_triangle
-from .._registry import Param, Variant, register
+from .._registry import Param, Variant, positive, register
 from ..errors import ReprlabError
 
 _DIST_INV = frozenset({"orthogonal", "translation", "permutation"})
-
-
-def _positive(v: object) -> str | None:
-    return None if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else "must be a positive number"
 
 
 def _distances(X: torch.Tensor, **_: object) -> torch.Tensor:
@@ -180,8 +176,8 @@ _SCALE_INV = frozenset({"orthogonal", "translation", "permutation", "isotropic_s
     family="geometry",
     params={
         "kernel": Param("linear", choices=("linear", "rbf"), doc="linear: Euclidean distances; rbf: kernel distances"),
-        "sigma": Param(None, check=_positive, doc="rbf bandwidth; None: sigma_scale x median distance"),
-        "sigma_scale": Param(1.0, check=_positive, doc="factor on the median distance when sigma is None"),
+        "sigma": Param(None, check=positive, doc="rbf bandwidth; None: sigma_scale x median distance"),
+        "sigma_scale": Param(1.0, check=positive, doc="factor on the median distance when sigma is None"),
         "rescale": Param("none", choices=("none", "median"), doc="divide each distance matrix by its median"),
     },
     larger_is_similar=False,

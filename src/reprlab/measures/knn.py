@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._registry import Param, Variant, register
+from .._registry import Param, Variant, nonnegative, register
 from ..errors import ReprlabError
 
 NEIGHBORS = ("cosine", "inner_product", "euclidean")
@@ -497,10 +497,6 @@ def edit_distance_knn(X: KNNState, Y: KNNState, *, k: int = 10, neighbors: str =
 # --- CKNNA -------------------------------------------------------------------------------------------
 
 
-def _nonneg(v: object) -> str | None:
-    return None if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 else "must be a number >= 0"
-
-
 def _prepare_cknna(X: torch.Tensor, *, k: int, neighbors: str, estimator: str, form: str, **_: object) -> KNNState:
     n = X.shape[0]
     if n < 4 and estimator == "unbiased" and form == "platonic":
@@ -552,7 +548,7 @@ def _sparse_hsic(
         "k": _k_param(),
         "neighbors": _neighbors_param(("cosine", "inner_product")),
         "estimator": Param("unbiased", choices=("unbiased", "biased"), doc="HSIC estimator: unbiased (Song), biased"),
-        "eps": Param(0.0, check=_nonneg, doc="added to the denominator (platonic-rep uses 1e-6)"),
+        "eps": Param(0.0, check=nonnegative, doc="added to the denominator (platonic-rep uses 1e-6)"),
         "form": Param(
             "platonic",
             choices=("platonic", "paper"),

@@ -36,29 +36,16 @@ import math
 import torch
 
 from .._linalg import center_columns, median, sq_distances, upper_triangle
-from .._registry import Param, Variant, register
+from .._registry import Param, Variant, nonnegative, positive, positive_int, register
 from ..errors import ReprlabError
-
-
-def _nonneg(v: object) -> str | None:
-    return None if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 else "must be a number >= 0"
-
-
-def _positive(v: object) -> str | None:
-    return None if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else "must be a positive number"
-
-
-def _positive_int(v: object) -> str | None:
-    return None if isinstance(v, int) and not isinstance(v, bool) and v > 0 else "must be a positive integer"
-
 
 PARAMS = {
     "mode": Param("gram", choices=("gram", "cov"), doc="gram: n x n kernel matrices; cov: p x p covariances"),
     "kernel": Param("linear", choices=("linear", "rbf"), doc="kernel of the Gram matrix (mode='gram')"),
-    "sigma": Param(None, check=_positive, doc="rbf bandwidth; None: sigma_scale x median distance"),
-    "sigma_scale": Param(1.0, check=_positive, doc="factor on the median distance when sigma is None"),
-    "eps": Param(0.1, check=_nonneg, doc="ridge eps I added to each matrix (absolute; 0: none)"),
-    "p": Param(None, check=_positive_int, doc="covariance size for mode='cov'; None: the smaller width"),
+    "sigma": Param(None, check=positive, doc="rbf bandwidth; None: sigma_scale x median distance"),
+    "sigma_scale": Param(1.0, check=positive, doc="factor on the median distance when sigma is None"),
+    "eps": Param(0.1, check=nonnegative, doc="ridge eps I added to each matrix (absolute; 0: none)"),
+    "p": Param(None, check=positive_int, doc="covariance size for mode='cov'; None: the smaller width"),
 }
 
 

@@ -29,14 +29,10 @@ import math
 import torch
 
 from .._linalg import sq_distances
-from .._registry import Param, register
+from .._registry import Param, positive, register
 from ..errors import ReprlabError
 
 _RESI = "matches: ReSi (mklabunde/resi) repsim.measures.{}"
-
-
-def _positive(v: object) -> str | None:
-    return None if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else "must be a positive number"
 
 
 def _magnitude(X: torch.Tensor, **_: object) -> torch.Tensor:
@@ -122,7 +118,7 @@ def concentricity_difference(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
 @register(
     "uniformity_difference",
     family="statistics",
-    params={"t": Param(2.0, check=_positive, doc="temperature t of exp(-t |x_i - x_j|^2)")},
+    params={"t": Param(2.0, check=positive, doc="temperature t of exp(-t |x_i - x_j|^2)")},
     invariances={"orthogonal", "translation"},
     references=(
         (

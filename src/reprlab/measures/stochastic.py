@@ -64,7 +64,7 @@ from typing import Any
 
 import torch
 
-from .._registry import Param, Variant, register
+from .._registry import Param, Variant, positive, positive_int, register
 from .._validation import as_tensor
 from ..errors import ReprlabError
 
@@ -76,20 +76,12 @@ def _alpha(v: object) -> str | None:
     return None if ok else "must be a number in [0, 2]"
 
 
-def _positive(v: object) -> str | None:
-    return None if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else "must be a positive number"
-
-
-def _positive_int(v: object) -> str | None:
-    return None if isinstance(v, int) and not isinstance(v, bool) and v > 0 else "must be a positive integer"
-
-
 PARAMS = {
     "method": Param("gaussian", choices=("gaussian", "energy"), doc="gaussian (Wasserstein/Bures) or energy"),
     "alpha": Param(1.0, check=_alpha, doc="gaussian: weight of means (alpha) vs covariances (2 - alpha); 1: W2"),
     "group": Param("orth", choices=GROUPS, doc="alignment of the units: orth, perm or identity"),
-    "max_iter": Param(1000, check=_positive_int, doc="iterations of the alignment optimisation"),
-    "tol": Param(1e-10, check=_positive, doc="stop when the loss changes by less than tol (relative)"),
+    "max_iter": Param(1000, check=positive_int, doc="iterations of the alignment optimisation"),
+    "tol": Param(1e-10, check=positive, doc="stop when the loss changes by less than tol (relative)"),
 }
 
 

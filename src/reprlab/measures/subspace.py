@@ -32,12 +32,8 @@ import math
 import torch
 
 from .._linalg import center_columns
-from .._registry import Param, Variant, register
+from .._registry import Param, Variant, nonnegative, register
 from ..errors import ReprlabError
-
-
-def _nonneg(v: object) -> str | None:
-    return None if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 else "must be a number >= 0"
 
 
 def _rank_tol(s: torch.Tensor, shape: tuple[int, ...]) -> float:
@@ -105,7 +101,7 @@ _GULP0_INV = _GULP_INV | {"invertible_linear", "affine"}
     "gulp",
     family="subspace",
     params={
-        "lmbda": Param(0.0, check=_nonneg, doc="ridge strength lambda (data scaled to total variance 1)"),
+        "lmbda": Param(0.0, check=nonnegative, doc="ridge strength lambda (data scaled to total variance 1)"),
         "squared": Param(True, choices=(True, False), doc="return GULP^2 (ReSi, the authors' code) or GULP"),
     },
     larger_is_similar=False,
