@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import math
 import os
+from contextlib import contextmanager
 from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from reprlab import _registry
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("REPRLAB_SHARED", ROOT.parent / "shared"))
@@ -90,3 +93,30 @@ def assert_oracle(got, record: dict, rtol: float = 1e-6, atol: float = 1e-9) -> 
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@contextmanager
+def temporary_measure(name: str, core, **info):
+    """Register ``core`` as a test-only compare measure for a ``with`` block, and always remove it.
+
+    ``info`` overrides the registration fields (defaults: a symmetric similarity in [0, 1] with no
+    parameters, invariances or hooks).
+    """
+    fields = {
+        "family": "_test",
+        "params": {},
+        "larger_is_similar": True,
+        "is_metric": False,
+        "symmetric": True,
+        "invariances": set(),
+        "range": (0.0, 1.0),
+        "references": ("test only",),
+        "summary": "test only",
+        **info,
+    }
+    _registry.load_all()
+    _registry.register(name, **fields)(core)
+    try:
+        yield name
+    finally:
+        _registry._REGISTRY.pop(name, None)

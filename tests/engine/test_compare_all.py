@@ -9,6 +9,7 @@ import torch
 import reprlab as rl
 from reprlab import _registry
 from reprlab.errors import ReprlabError, ReprlabTypeError
+from tests.conftest import temporary_measure
 
 zarr = pytest.importorskip("zarr")
 
@@ -102,35 +103,19 @@ def test_asymmetric_measure_within_and_across():
     """A registered test-only asymmetric streamable measure: |C_xy|_F^2 / |C_xx|_F^2."""
     from reprlab.engine.moments import StreamSpec
 
-    name = "_engine_test_asym"
-    if name not in _registry._REGISTRY:
+    def prep(X, **_):
+        return X - X.mean(0)
 
-        def prep(X, **_):
-            return X - X.mean(0)
+    def asym(X, Y):
+        return torch.linalg.matrix_norm(X.T @ Y) ** 2 / torch.linalg.matrix_norm(X.T @ X) ** 2
 
-        @_registry.register(
-            name,
-            family="_test",
-            params={},
-            larger_is_similar=True,
-            is_metric=False,
-            symmetric=False,
-            invariances=set(),
-            range=(0.0, float("inf")),
-            references=("test only",),
-            prepare=prep,
-        )
-        def asym(X, Y):
-            """Test-only asymmetric ratio."""
-            return torch.linalg.matrix_norm(X.T @ Y) ** 2 / torch.linalg.matrix_norm(X.T @ X) ** 2
-
+    with temporary_measure("_engine_test_asym", asym, symmetric=False, range=(0.0, float("inf")), prepare=prep) as name:
         _registry.set_engine_hooks(
             name,
             stream=lambda p: StreamSpec(
                 rep=lambda st: (st.cross**2).sum(), pair=lambda st, hx, hy: (st.cross**2).sum() / hx
             ),
         )
-    try:
         A, B = layers(), layers(seed=5, widths=(2, 8, 3))
         for measure_b in (None, B):
             ref = pairwise(A, measure_b, name)
@@ -139,16 +124,10 @@ def test_asymmetric_measure_within_and_across():
             np.testing.assert_allclose(res.values, ref, rtol=1e-12, atol=1e-10)
         within = rl.compare_all(A, None, name)
         assert not np.allclose(within.values, within.values.T)
-        extras = _registry._REGISTRY[name].extras
-        stream = extras.pop("stream")
-        try:
-            res = rl.compare_all(A, None, name)
-            assert res.meta["path"] == "pairs"
-            np.testing.assert_allclose(res.values, pairwise(A, None, name), atol=1e-10)
-        finally:
-            extras["stream"] = stream
-    finally:
-        _registry._REGISTRY.pop(name, None)
+        _registry._REGISTRY[name].extras.pop("stream")
+        res = rl.compare_all(A, None, name)
+        assert res.meta["path"] == "pairs"
+        np.testing.assert_allclose(res.values, pairwise(A, None, name), atol=1e-10)
 
 
 @pytest.mark.parametrize(
@@ -246,29 +225,9 @@ def test_non_finite_rows_in_a_store_are_reported_with_their_chunk(tmp_path):
 
 
 def test_non_scalar_measure_is_refused():
-    name = "_engine_test_vector"
-    if name not in _registry._REGISTRY:
-
-        @_registry.register(
-            name,
-            family="_test",
-            params={},
-            larger_is_similar=True,
-            is_metric=False,
-            symmetric=True,
-            invariances=set(),
-            range=(0.0, 1.0),
-            references=("test only",),
-        )
-        def vec(X, Y):
-            """Test-only vector result."""
-            return {"a": 1.0}
-
-    try:
+    with temporary_measure("_engine_test_vector", lambda X, Y: {"a": 1.0}) as name:
         with pytest.raises(ReprlabError, match="scalar value"):
             rl.compare_all(layers(n=10), None, name)
-    finally:
-        _registry._REGISTRY.pop(name, None)
 
 
 def test_result_labels_and_provenance(tmp_path):

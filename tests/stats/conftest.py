@@ -15,6 +15,7 @@ from scipy.stats import rankdata
 from reprlab import _registry
 from reprlab._linalg import upper_triangle
 from reprlab.errors import ReprlabError
+from tests.conftest import temporary_measure
 
 
 def corr_rdm(X: torch.Tensor) -> torch.Tensor:
@@ -35,23 +36,14 @@ def spearman_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def rdm_measure():
     """A registered pairwise-distance measure with the ``pair_matrix`` / ``compare_pairs`` hooks."""
     name = "_test_rdm_spearman"
-    _registry.load_all()
-    _registry.register(
+    with temporary_measure(
         name,
-        family="_test",
-        params={},
-        larger_is_similar=True,
-        is_metric=False,
-        symmetric=True,
-        invariances=set(),
+        lambda DX, DY: spearman_t(upper_triangle(DX), upper_triangle(DY)),
         range=(-1.0, 1.0),
-        references=("test only",),
-        summary="test only",
         prepare=lambda X, **_: corr_rdm(X),
         extras={"pair_matrix": lambda P, **_: P, "compare_pairs": lambda dx, dy, **_: spearman_t(dx, dy)},
-    )(lambda DX, DY: spearman_t(upper_triangle(DX), upper_triangle(DY)))
-    yield name
-    _registry._REGISTRY.pop(name)
+    ) as registered:
+        yield registered
 
 
 @pytest.fixture
@@ -62,21 +54,13 @@ def rows_measure_with_data():
     def core(X, Y, *, weights=None):
         return torch.corrcoef(torch.stack([X[:, 0], Y[:, 0]]))[0, 1]
 
-    _registry.load_all()
-    _registry.register(
+    with temporary_measure(
         name,
-        family="_test",
+        core,
         params={"weights": _registry.Param(None, data=True)},
-        larger_is_similar=True,
-        is_metric=False,
-        symmetric=True,
-        invariances=set(),
         range=(-1.0, 1.0),
-        references=("test only",),
-        summary="test only",
-    )(core)
-    yield name
-    _registry._REGISTRY.pop(name)
+    ) as registered:
+        yield registered
 
 
 @pytest.fixture
@@ -89,21 +73,12 @@ def fragile_measure():
             raise ReprlabError("repeated rows are not allowed")
         return torch.zeros((), dtype=X.dtype)
 
-    _registry.load_all()
-    _registry.register(
+    with temporary_measure(
         name,
-        family="_test",
-        params={},
-        larger_is_similar=True,
-        is_metric=False,
-        symmetric=True,
-        invariances=set(),
+        core,
         range=(0.0, 0.0),
-        references=("test only",),
-        summary="test only",
-    )(core)
-    yield name
-    _registry._REGISTRY.pop(name)
+    ) as registered:
+        yield registered
 
 
 @pytest.fixture
@@ -133,18 +108,9 @@ def asymmetric_measure():
     def core(X, Y):
         return torch.corrcoef(torch.stack([X[:, 0], Y.mean(1)]))[0, 1] ** 2
 
-    _registry.load_all()
-    _registry.register(
+    with temporary_measure(
         name,
-        family="_test",
-        params={},
-        larger_is_similar=True,
-        is_metric=False,
+        core,
         symmetric=False,
-        invariances=set(),
-        range=(0.0, 1.0),
-        references=("test only",),
-        summary="test only",
-    )(core)
-    yield name
-    _registry._REGISTRY.pop(name)
+    ) as registered:
+        yield registered
