@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import zarr
 
 import reprlab as rl
 from reprlab import _registry
 from reprlab.errors import ReprlabError, ReprlabTypeError
 from tests.conftest import temporary_measure
-
-zarr = pytest.importorskip("zarr")
 
 
 def layers(n: int = 60, widths=(5, 7, 9, 4), seed: int = 0, offset: float = 4.0) -> dict[str, np.ndarray]:
@@ -171,7 +170,8 @@ def test_multi_pass_plan_matches(monkeypatch):
 
 
 def test_dask_local_cluster_equals_local(tmp_path):
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     A = layers(n=160, offset=10.0)
     B = layers(n=160, seed=4, widths=(3, 5))
     store = to_zarr(tmp_path, A, chunk=20)
