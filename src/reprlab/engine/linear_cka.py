@@ -23,26 +23,8 @@ from typing import Any
 import torch
 
 from ..errors import ReprlabError
-from ..measures.cka import _hsic_unbiased_from_sums
+from ..measures.cka import check_stimuli, cka_from_hsic, hsic_from_moments
 from .moments import Options, PairStats, StreamSpec
-
-
-def _hsic(cross: Any, kl: Any, trx: Any, try_: Any, n: int, estimator: str) -> Any:
-    if estimator == "biased":
-        return cross
-    if estimator == "lange":
-        return cross - kl
-    return _hsic_unbiased_from_sums(cross - kl, -trx, -try_, kl, n)
-
-
-def _check_n(n: int, estimator: str) -> None:
-    if n < 2:
-        raise ReprlabError(f"CKA needs at least 2 stimuli; got {n}.")
-    if estimator == "unbiased" and n < 4:
-        raise ReprlabError(
-            f"The unbiased HSIC estimator (Song et al. 2012) divides by n(n-3) and needs at least 4 stimuli; "
-            f"got n={n}. Use estimator='biased' or more stimuli."
-        )
 
 
 def _check_self(h: torch.Tensor, label: str, estimator: str) -> None:
@@ -54,12 +36,6 @@ def _check_self(h: torch.Tensor, label: str, estimator: str) -> None:
         )
 
 
-def _finish(num: torch.Tensor, hx: torch.Tensor, hy: torch.Tensor, eps: float, angular: bool) -> torch.Tensor:
-    den = torch.sqrt(hx * hy)
-    value = (num / (den + eps) if eps else num / den).clamp(-1.0, 1.0)
-    return torch.arccos(value) if angular else value
-
-
 def stream_spec(params: dict[str, Any]) -> StreamSpec | None:
     """Linear CKA (every estimator) from accumulated cross-moments; None for other kernels."""
     if params["kernel"] != "linear":
@@ -68,16 +44,16 @@ def stream_spec(params: dict[str, Any]) -> StreamSpec | None:
 
     def hsic(st: PairStats) -> torch.Tensor:
         cross = (st.cross * st.cross).sum()
-        return _hsic(cross, st.kl, st.trace_x, st.trace_y, st.n, est)
+        return hsic_from_moments(cross, st.kl, st.trace_x, st.trace_y, st.n, est)
 
     def rep(st: PairStats) -> torch.Tensor:
-        _check_n(st.n, est)
+        check_stimuli(st.n, est)
         h = hsic(st)
         _check_self(h, st.label_x, est)
         return h
 
     def pair(st: PairStats, hx: torch.Tensor, hy: torch.Tensor) -> torch.Tensor:
-        return _finish(hsic(st), hx, hy, eps, angular)
+        return cka_from_hsic(hsic(st), hx, hy, eps, angular)
 
     return StreamSpec(rep, pair, row_norms=est != "biased")
 
@@ -106,7 +82,7 @@ def all_pairs(
     if _sample_flops(n, wa, wb) >= _feature_flops(n, wa, wb):
         return None
     est = params["estimator"]
-    _check_n(n, est)
+    check_stimuli(n, est)
     reps = A if B is None else [*A, *B]
     Xc = [x - x.mean(0, dtype=opts.acc).to(opts.dtype) for x in reps]
     diag = torch.stack([(x * x).sum(1, dtype=opts.acc) for x in Xc], 1)  # (n, R): diagonals of the Grams
@@ -118,9 +94,9 @@ def all_pairs(
         G += (F @ F.T).to(opts.acc)
     kl = diag.T @ diag
     tr = diag.sum(0)
-    selfs = _hsic(torch.diagonal(G), torch.diagonal(kl), tr, tr, n, est)
+    selfs = hsic_from_moments(torch.diagonal(G), torch.diagonal(kl), tr, tr, n, est)
     for h, lab in zip(selfs, opts.labels):
         _check_self(h, lab, est)
-    H = _hsic(G, kl, tr[:, None], tr[None, :], n, est)
-    V = _finish(H, selfs[:, None], selfs[None, :], params["eps"], params["angular"])
+    H = hsic_from_moments(G, kl, tr[:, None], tr[None, :], n, est)
+    V = cka_from_hsic(H, selfs[:, None], selfs[None, :], params["eps"], params["angular"])
     return V if B is None else V[: len(A), len(A) :]

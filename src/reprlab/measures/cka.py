@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -120,11 +121,39 @@ def _hsic_linear(a: CKAState, b: CKAState, estimator: str) -> torch.Tensor:
     cross = torch.linalg.matrix_norm(a.Xc.T @ b.Xc) ** 2  # tr(Kc Lc) = |Xc^T Yc|_F^2
     if estimator == "biased":
         return cross
-    kl = a.diag @ b.diag  # sum_i K_ii L_ii
+    return hsic_from_moments(cross, a.diag @ b.diag, a.diag.sum(), b.diag.sum(), n, estimator)
+
+
+def hsic_from_moments(cross: Any, kl: Any, trace_k: Any, trace_l: Any, n: int, estimator: str) -> Any:
+    """Linear-kernel HSIC of column-centred data from ``cross = |Xc^T Yc|_F^2`` (= tr(Kc Lc)),
+    ``kl = sum_i K_ii L_ii`` and the traces of ``Kc``, ``Lc``; elementwise over tensors of pairs.
+
+    Centred data have ``K~ 1 = -diag(K)``, so ``1^T K~ 1 = -tr K`` and ``1^T K~ L~ 1 = kl``.
+    """
+    if estimator == "biased":
+        return cross
     if estimator == "lange":
         return cross - kl
-    # Centred data: K~ 1 = -diag(K), so 1^T K~ 1 = -tr K and 1^T K~ L~ 1 = diag(K).diag(L).
-    return _hsic_unbiased_from_sums(cross - kl, -a.diag.sum(), -b.diag.sum(), kl, n)
+    return _hsic_unbiased_from_sums(cross - kl, -trace_k, -trace_l, kl, n)
+
+
+def check_stimuli(n: int, estimator: str) -> None:
+    """Raise unless ``n`` stimuli are enough for CKA under ``estimator``."""
+    if n < 2:
+        raise ReprlabError(f"CKA needs at least 2 stimuli; got {n}.")
+    if estimator == "unbiased" and n < 4:
+        raise ReprlabError(
+            f"The unbiased HSIC estimator (Song et al. 2012) divides by n(n-3) and needs at least 4 stimuli; "
+            f"got n={n}. Use estimator='biased' or more stimuli."
+        )
+
+
+def cka_from_hsic(num: Any, self_x: Any, self_y: Any, eps: float, angular: bool) -> Any:
+    """CKA from HSIC(K, L) and the self-HSICs: ``num / (sqrt(HSIC_KK HSIC_LL) + eps)``, clamped to
+    [-1, 1], as an angle when ``angular``; elementwise over tensors of pairs."""
+    den = torch.sqrt(self_x * self_y)
+    value = (num / (den + eps) if eps else num / den).clamp(-1.0, 1.0)
+    return torch.arccos(value) if angular else value
 
 
 def _prepare(
@@ -137,13 +166,7 @@ def _prepare(
     **_: object,
 ) -> CKAState:
     n = X.shape[0]
-    if n < 2:
-        raise ReprlabError(f"CKA needs at least 2 stimuli; got {n}.")
-    if estimator == "unbiased" and n < 4:
-        raise ReprlabError(
-            f"The unbiased HSIC estimator (Song et al. 2012) divides by n(n-3) and needs at least 4 stimuli; "
-            f"got n={n}. Use estimator='biased' or more stimuli."
-        )
+    check_stimuli(n, estimator)
     if kernel == "linear":
         Xc = center_columns(X)
         diag = (Xc * Xc).sum(1) if estimator != "biased" else None
@@ -259,13 +282,7 @@ def cka(
         num = _hsic_linear(X, Y, estimator)
     else:
         num = _hsic_matrices(X.K, Y.K, estimator, X.n)
-    den = torch.sqrt(X.self_hsic * Y.self_hsic)
-    if eps:
-        value = num / (den + eps)
-    else:
-        value = num / den
-    value = value.clamp(-1.0, 1.0)
-    return torch.arccos(value) if angular else value
+    return cka_from_hsic(num, X.self_hsic, Y.self_hsic, eps, angular)
 
 
 # compare_all's fast paths (reprlab.engine): all-pairs linear CKA in sample space, and the cross-moment
