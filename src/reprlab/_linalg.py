@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 
 
@@ -46,3 +49,23 @@ def median(v: torch.Tensor, lower: bool = False) -> torch.Tensor:
         return lo
     hi = torch.kthvalue(v, m // 2 + 1).values
     return (lo + hi) / 2
+
+
+def batched_on_threads(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``fn`` over a batch ``x`` (leading dimension), the batch split across torch's CPU threads.
+
+    LAPACK routines on small matrices (an eigensolve of a few hundred rows) gain little from threads
+    inside one call; one single-threaded call per slice of the batch, on as many Python threads as
+    torch uses (torch releases the GIL), nearly divides the time by the thread count. The thread count
+    is set in the worker threads only. On other devices, and for a batch of one, ``fn(x)``.
+    """
+    workers = min(torch.get_num_threads(), x.shape[0])
+    if x.device.type != "cpu" or workers < 2:
+        return fn(x)
+
+    def run(part: torch.Tensor) -> torch.Tensor:
+        torch.set_num_threads(1)
+        return fn(part)
+
+    with ThreadPoolExecutor(workers) as pool:
+        return torch.cat(list(pool.map(run, torch.tensor_split(x, workers))))

@@ -249,3 +249,23 @@ def test_nuclear_norm_fast_path_is_accurate(spread):
     want = float(torch.linalg.svdvals(Fx.T @ Fy).sum())
     assert float(nuclear_inner(Fx, Fy)) == pytest.approx(want, rel=1e-10)
     assert float(nuclear_inner(Fx.float(), Fy.float())) == pytest.approx(want, rel=1e-5)
+
+
+@pytest.mark.parametrize("t", [1e-9, 1e-6, 1e-4, 1e-2])
+def test_small_angles_are_exact_to_rounding(t):
+    """Y = X cos t + W sin t with W orthogonal to X's columns and |W| = |X|: the angle is exactly t.
+
+    ``arccos`` of a cosine within 1e-6 of 1 keeps only ~1e-8 absolute accuracy; the angle is then
+    taken from the explicitly aligned unit matrices instead."""
+    g = np.random.default_rng(3)
+    X = g.normal(size=(50, 6))
+    X -= X.mean(0)
+    W = g.normal(size=(50, 6))
+    W -= W.mean(0)
+    W -= X @ np.linalg.lstsq(X, W, rcond=None)[0]
+    W *= np.linalg.norm(X) / np.linalg.norm(W)
+    Y = X * math.cos(t) + W * math.sin(t)
+    Q = _orth(6, g)
+    assert rl.measures.shape(X, Y @ Q + 3.0) == pytest.approx(t, rel=1e-8, abs=1e-15)
+    assert rl.compare(X, X @ Q, "shape") < 1e-14
+    assert rl.compare(X, X @ Q, "procrustes", variant="orthogonal_angular") < 1e-14

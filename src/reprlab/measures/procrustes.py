@@ -33,7 +33,7 @@ import torch
 from .._linalg import center_columns
 from .._registry import Param, Variant, register
 from ..errors import ReprlabError
-from .shape import ShapeState, _aligned_difference, check_not_zero, nuclear_inner, permutation_inner, score_from_inner
+from .shape import ShapeState, check_not_zero, nuclear_inner, orthogonal_score, permutation_inner, score_from_inner
 
 VARIANTS = ("centered_normalized", "size_and_shape", "orthogonal_angular", "permutation_uncentered")
 
@@ -123,9 +123,7 @@ def procrustes(X: ShapeState, Y: ShapeState, *, variant: str = "centered_normali
     if variant == "permutation_uncentered":
         return score_from_inner(permutation_inner(X.F, Y.F), X.sq_norm, Y.sq_norm, "euclidean")
     inner = nuclear_inner(X.F, Y.F, X.sq_norm, Y.sq_norm)
-    if variant == "orthogonal_angular":
-        return score_from_inner(inner, X.sq_norm, Y.sq_norm, "angular")
-    return score_from_inner(inner, X.sq_norm, Y.sq_norm, "euclidean", lambda: _aligned_difference(X.F, Y.F))
+    return orthogonal_score(X, Y, inner, "angular" if variant == "orthogonal_angular" else "euclidean")
 
 
 @dataclass

@@ -65,8 +65,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._linalg import center_columns
-from .._registry import Param, Variant, register
+from .._linalg import batched_on_threads, center_columns
+from .._registry import Param, Variant, register, set_engine_hooks
 from ..errors import ReprlabError
 
 SCORES = ("angular", "euclidean")
@@ -158,25 +158,34 @@ def whiten(
     n, d = Xc.shape
     if alpha == 1.0 and (basis == "units" or d <= n):
         return Xc, None
-    tol = _CLIP[convention]
     gram = d > n
     lam, V = torch.linalg.eigh(Xc @ Xc.T if gram else Xc.T @ Xc)  # V: n x n (gram) or d x d
-    null = _null_mask(lam, (n, d))
     if alpha == 1.0:  # d > n, principal basis: Xc Xc^T = V diag(lam) V^T, so F = V sqrt(lam)
-        return V * lam.clamp_min(0.0).sqrt().masked_fill(null, 0.0), None
-    scale = 1.0 / n if convention == "repsim" else 1.0
-    lam_c = (lam * scale).clamp_min(tol)
-    w = (alpha + (1.0 - alpha) * lam_c.rsqrt()).masked_fill(null, 0.0)
+        return V * lam.clamp_min(0.0).sqrt().masked_fill(_null_mask(lam, (n, d)), 0.0), None
+    w, rescale = whitening_weights(lam, (n, d), alpha, convention)
     if gram:  # Xw = Xc Z = V diag(w) V^T Xc; in the principal basis V diag(sqrt(lam) w)
         F = V * (lam.clamp_min(0.0).sqrt() * w) if basis == "principal" else (V * w) @ (V.T @ Xc)
     else:
         XV = Xc @ V
         F = XV * w if basis == "principal" else (XV * w) @ V.T
+    return F, rescale
+
+
+def whitening_weights(
+    lam: torch.Tensor, shape: tuple[int, int], alpha: float, convention: str
+) -> tuple[torch.Tensor, NetrepRescale | None]:
+    """The whitening's weight on each eigen-direction of ``Xc^T Xc`` (eigenvalues ``lam``, data of
+    ``shape`` (n, d)), ``alpha + (1 - alpha) lam_c^-1/2`` with ``lam_c`` the convention's clipped
+    eigenvalue and 0 on null directions, and netrep's rescaling (None for repsim)."""
+    tol = _CLIP[convention]
+    scale = 1.0 / shape[0] if convention == "repsim" else 1.0
+    lam_c = (lam * scale).clamp_min(tol)
+    w = (alpha + (1.0 - alpha) * lam_c.rsqrt()).masked_fill(_null_mask(lam, shape), 0.0)
     rescale = None
     if convention == "netrep":
         terms = (alpha * lam_c.sqrt() + (1.0 - alpha)) ** 2
         rescale = NetrepRescale(lam.shape[0], lam_c.sum(), terms.sum(), tol, alpha)
-    return F, rescale
+    return w, rescale
 
 
 def project(Xc: torch.Tensor, dim: int | None) -> torch.Tensor:
@@ -196,67 +205,87 @@ def check_not_zero(Xc: torch.Tensor, what: str) -> None:
         )
 
 
+def check_stimuli(n: int) -> None:
+    """The shape metric needs at least two stimuli."""
+    if n < 2:
+        raise ReprlabError(f"The shape metric needs at least 2 stimuli (rows); got {n}.")
+
+
+def warn_if_spanning(rank: int, n: int, d: int, stacklevel: int) -> None:
+    """Warn when a fully whitened representation (alpha=0) spans every centred direction."""
+    if rank >= n - 1:
+        warnings.warn(
+            f"A representation has rank {rank} = n - 1 after centring (n={n} stimuli, {d} "
+            "features): fully whitened (alpha=0), it spans every centred direction and its distance "
+            "to any such representation is degenerate (0 for the angular score). Use more stimuli "
+            "than features, alpha > 0, or dim < n - 1.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
+
 def _prepare(
     X: torch.Tensor, *, alpha: float, score: str, group: str, convention: str, dim: int | None, **_: object
 ) -> ShapeState:
     n = X.shape[0]
-    if n < 2:
-        raise ReprlabError(f"The shape metric needs at least 2 stimuli (rows); got {n}.")
+    check_stimuli(n)
     Xc = project(center_columns(X), dim)
     if score == "angular":
         check_not_zero(Xc, "the angular shape distance")
     if alpha == 0.0 and Xc.shape[1] >= n - 1:
-        rank = int(torch.linalg.matrix_rank(Xc))
-        if rank >= n - 1:
-            warnings.warn(
-                f"A representation has rank {rank} = n - 1 after centring (n={n} stimuli, {X.shape[1]} "
-                "features): fully whitened (alpha=0), it spans every centred direction and its distance "
-                "to any such representation is degenerate (0 for the angular score). Use more stimuli "
-                "than features, alpha > 0, or dim < n - 1.",
-                UserWarning,
-                stacklevel=4,
-            )
+        warn_if_spanning(int(torch.linalg.matrix_rank(Xc)), n, X.shape[1], stacklevel=5)
     F, rescale = whiten(Xc, alpha, convention, "units" if group == "permutation" else "principal")
     return ShapeState(F, (F * F).sum(), rescale, Xc.shape[1])
+
+
+def nuclear_norms(M: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:
+    """Nuclear norms ``|M_b|_*`` of a batch of matrices ``M`` (B, p, q), given ``bound_b >= |M_b|_*``.
+
+    For ``M_b = Fx^T Fy`` the bound is ``|Fx|_F |Fy|_F`` (Cauchy-Schwarz); it flags nearly aligned
+    shapes. The sum of the singular values is ``sum sqrt(eig(G))`` with ``G`` the smaller of ``M^T M``
+    and ``M M^T`` formed in float64: a symmetric eigenvalue problem is several times cheaper than an
+    SVD, and the batch is spread over the CPU threads (:func:`reprlab._linalg.batched_on_threads`).
+    The eigenvalues carry absolute errors ~ eps lam_max, so a singular value ``sigma_i`` errs by
+    ~ eps sigma_max^2 / sigma_i: with every ``lam_i >= 1e-12 lam_max`` the sum is accurate to
+    ~ d eps 1e6 (about 1e-8 relative for d = 256). Otherwise (null directions, zero padding) the
+    singular values of a float64 ``M`` are computed directly; for a float32 ``M`` the float64
+    eigenvalues are always accurate enough (their error, <= 1.5e-8 sigma_max, is below the float32
+    resolution of ``M`` itself). Nearly aligned shapes (``|M|_* > (1 - 1e-6) bound``, where
+    ``arccos`` amplifies any error) use the SVD too. Returned in ``M``'s dtype.
+    """
+    M64 = M.to(torch.float64)
+    G = M64.mT @ M64 if M.shape[-2] >= M.shape[-1] else M64 @ M64.mT
+    lam = batched_on_threads(torch.linalg.eigvalsh, G)
+    nuc = lam.clamp_min(0.0).sqrt().sum(-1)
+    ok = (lam[:, -1] > 0.0) & (nuc <= (1.0 - 1e-6) * bound.to(torch.float64))
+    if M.dtype == torch.float64:
+        ok &= lam[:, 0] >= 1e-12 * lam[:, -1]
+    redo = (~ok).nonzero().flatten()
+    if redo.numel():
+        nuc[redo] = torch.linalg.svdvals(M[redo]).sum(-1).to(torch.float64)
+    return nuc.to(M.dtype)
 
 
 def nuclear_inner(
     Fx: torch.Tensor, Fy: torch.Tensor, sq_x: torch.Tensor | None = None, sq_y: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """``max_Q <Fx Q, Fy>`` over orthogonal Q (zero-padding the narrower): ``|Fx^T Fy|_*``.
-
-    ``sq_x``, ``sq_y``: ``|Fx|_F^2`` and ``|Fy|_F^2`` when already known.
-
-    The sum of the singular values of ``M = Fx^T Fy`` is computed as ``sum sqrt(eig(G))`` with ``G``
-    the smaller of ``M^T M`` and ``M M^T`` formed in float64 (a symmetric eigenvalue problem is
-    several times cheaper than an SVD). The eigenvalues carry absolute errors ~ eps lam_max, so a
-    singular value ``sigma_i`` errs by ~ eps sigma_max^2 / sigma_i: with every ``lam_i >= 1e-12
-    lam_max`` the sum is accurate to ~ d eps 1e6 (about 1e-8 relative for d = 256). Otherwise (null
-    directions, zero padding) the singular values of a float64 ``M`` are computed directly; for a
-    float32 ``M`` the float64 eigenvalues are always accurate enough (their error, <= 1.5e-8
-    sigma_max, is below float32 resolution of ``M`` itself). Nearly aligned shapes
-    (``|M|_* > (1 - 1e-6) |Fx|_F |Fy|_F``, where ``arccos`` amplifies any error) use the SVD too.
-    """
-    M = Fx.T @ Fy
-    M64 = M.to(torch.float64)
-    G = M64.T @ M64 if M.shape[0] >= M.shape[1] else M64 @ M64.T
-    lam = torch.linalg.eigvalsh(G)
-    rel = 1e-12 if M.dtype == torch.float64 else -1.0
-    if float(lam[0]) >= rel * float(lam[-1]) and float(lam[-1]) > 0.0:
-        nuc = lam.clamp_min(0.0).sqrt().sum()
-        sq_x = (Fx * Fx).sum() if sq_x is None else sq_x
-        sq_y = (Fy * Fy).sum() if sq_y is None else sq_y
-        bound = torch.sqrt(sq_x.to(torch.float64) * sq_y.to(torch.float64))
-        if float(nuc) <= (1.0 - 1e-6) * float(bound):
-            return nuc.to(M.dtype)
-    return torch.linalg.svdvals(M).sum()
+    """``max_Q <Fx Q, Fy>`` over orthogonal Q (zero-padding the narrower): ``|Fx^T Fy|_*``
+    (:func:`nuclear_norms`). ``sq_x``, ``sq_y``: ``|Fx|_F^2`` and ``|Fy|_F^2`` when already known."""
+    sq_x = (Fx * Fx).sum() if sq_x is None else sq_x
+    sq_y = (Fy * Fy).sum() if sq_y is None else sq_y
+    bound = torch.sqrt(sq_x.to(torch.float64) * sq_y.to(torch.float64))
+    return nuclear_norms((Fx.T @ Fy)[None], bound[None])[0]
 
 
 def permutation_inner(Fx: torch.Tensor, Fy: torch.Tensor) -> torch.Tensor:
     """``max_P <Fx P, Fy>`` over unit permutations (zero-padding the narrower): linear assignment."""
+    return assignment_inner(Fx.T @ Fy)
+
+
+def assignment_inner(M: torch.Tensor) -> torch.Tensor:
+    """``max_P <P, M>`` over (partial) permutation matrices: the linear assignment maximising the sum."""
     from scipy.optimize import linear_sum_assignment
 
-    M = Fx.T @ Fy
     rows, cols = linear_sum_assignment(M.detach().cpu().numpy(), maximize=True)
     idx_r = torch.as_tensor(np.asarray(rows), device=M.device)
     idx_c = torch.as_tensor(np.asarray(cols), device=M.device)
@@ -281,16 +310,36 @@ def score_from_inner(
 ) -> torch.Tensor:
     """Turn the aligned inner product ``max_G <X G, Y>`` into the angular or Euclidean score.
 
-    With ``aligned`` given (orthogonal group: a function returning the Frobenius norm of the explicitly
-    aligned difference), a Euclidean distance that is tiny relative to the norms is recomputed from it:
-    the expansion ``|X|^2 + |Y|^2 - 2 <X Q, Y>`` cancels catastrophically there. It is called only then.
+    ``aligned`` (orthogonal group) returns the Frobenius norm of the explicitly aligned difference:
+    of the unit-norm matrices for the angular score, of the matrices themselves for the Euclidean one.
+    Where the closed forms lose accuracy it replaces them, and it is called only then: an angle below
+    ~1.4e-3 (``arccos`` of a cosine within 1e-6 of 1 keeps only ~1e-8 absolute accuracy) is
+    ``2 arcsin(|Xu Q - Yu|_F / 2)``, exact to rounding; a Euclidean distance tiny relative to the
+    norms is not taken from ``|X|^2 + |Y|^2 - 2 <X Q, Y>``, which cancels catastrophically there.
     """
     if score == "angular":
-        return torch.arccos((inner / torch.sqrt(sq_x * sq_y)).clamp(-1.0, 1.0))
+        cos = (inner / torch.sqrt(sq_x * sq_y)).clamp(-1.0, 1.0)
+        if aligned is not None and float(cos) > 1.0 - 1e-6:
+            return 2.0 * torch.arcsin((aligned() / 2.0).clamp(max=1.0))
+        return torch.arccos(cos)
     sq = sq_x + sq_y - 2.0 * inner
     if aligned is not None and float(sq) < 1e-6 * float(sq_x + sq_y):
         return aligned()
     return sq.clamp_min(0.0).sqrt()
+
+
+def orthogonal_score(X: ShapeState, Y: ShapeState, nuc: torch.Tensor, score: str) -> torch.Tensor:
+    """A pair's score under the orthogonal group from its nuclear inner ``|Fx^T Fy|_*``, with netrep's
+    rescaling at the padded width applied (:class:`NetrepRescale`)."""
+    width = max(X.width, Y.width)  # the narrower is zero-padded to this width
+    cx, cy = X.scale(width), Y.scale(width)
+
+    def aligned() -> torch.Tensor:
+        if score == "angular":
+            return _aligned_difference(X.F / X.sq_norm.sqrt(), Y.F / Y.sq_norm.sqrt())
+        return _aligned_difference(X.F * cx, Y.F * cy)
+
+    return score_from_inner(nuc * (cx * cy), X.sq_norm * cx**2, Y.sq_norm * cy**2, score, aligned)
 
 
 _INV_GROUP = frozenset({"permutation", "orthogonal", "translation"})
@@ -408,12 +457,15 @@ def shape(
         A distance: radians in [0, pi/2] (orthogonal group; [0, pi] for permutations), or a
         Frobenius norm for ``score="euclidean"``.
     """
+    if group == "orthogonal":
+        return orthogonal_score(X, Y, nuclear_inner(X.F, Y.F, X.sq_norm, Y.sq_norm), score)
     width = max(X.width, Y.width)  # the narrower is zero-padded to this width
     cx, cy = X.scale(width), Y.scale(width)
-    if group == "orthogonal":
-        inner = nuclear_inner(X.F, Y.F, X.sq_norm, Y.sq_norm) * (cx * cy)
-        return score_from_inner(
-            inner, X.sq_norm * cx**2, Y.sq_norm * cy**2, score, lambda: _aligned_difference(X.F * cx, Y.F * cy)
-        )
     inner = permutation_inner(X.F, Y.F) * (cx * cy)
     return score_from_inner(inner, X.sq_norm * cx**2, Y.sq_norm * cy**2, score)
+
+
+# compare_all's fast path (reprlab.engine): all pairs from batched cross-products and eigensolves.
+from ..engine import shape_metric as _engine  # noqa: E402
+
+set_engine_hooks("shape", all_pairs=_engine.all_pairs)

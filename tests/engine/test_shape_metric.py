@@ -1,0 +1,81 @@
+"""compare_all's batched shape-metric path: equal to pairwise rl.compare, and its building blocks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import reprlab as rl
+from reprlab._linalg import batched_on_threads
+from reprlab.measures.shape import nuclear_norms
+from tests.engine.test_compare_all import layers, pairwise
+
+PARAMS = [
+    {},
+    {"alpha": 0.5},
+    {"alpha": 0.0},
+    {"alpha": 0.5, "score": "euclidean"},
+    {"score": "euclidean"},
+    {"alpha": 0.3, "convention": "repsim", "dim": 4},
+]
+
+
+@pytest.mark.parametrize("params", PARAMS)
+def test_all_pairs_path_equals_pairwise_within_and_across(params):
+    A, B = layers(widths=(5, 7, 9, 4)), layers(seed=1, widths=(3, 6))
+    within = rl.compare_all(A, None, "shape", **params)
+    assert within.meta["path"] == "all_pairs"
+    np.testing.assert_allclose(within.values, pairwise(A, None, "shape", **params), rtol=1e-10, atol=1e-10)
+    assert np.all(np.diag(within.values) == 0.0)
+    across = rl.compare_all(A, B, "shape", **params)
+    np.testing.assert_allclose(across.values, pairwise(A, B, "shape", **params), rtol=1e-10, atol=1e-10)
+
+
+def test_more_features_than_stimuli_and_tiny_budget(monkeypatch):
+    from reprlab.engine import moments
+
+    A = layers(n=12, widths=(20, 5, 15, 30))  # d > n: points with at most n columns, rank-deficient
+    monkeypatch.setattr(moments, "ACC_BUDGET", 8 * 12 * 12)  # one cross-product per block
+    for params in ({"alpha": 0.5}, {"alpha": 1.0, "score": "euclidean"}):
+        res = rl.compare_all(A, None, "shape", **params)
+        assert res.meta["path"] == "all_pairs"
+        np.testing.assert_allclose(res.values, pairwise(A, None, "shape", **params), rtol=1e-10, atol=1e-10)
+
+
+def test_float32_compute():
+    A = layers(n=200, widths=(8, 6, 10))
+    got = rl.compare_all(A, None, "shape", alpha=0.5, dtype="float32").values
+    np.testing.assert_allclose(got, pairwise(A, None, "shape", alpha=0.5), atol=2e-4)
+
+
+def test_permutation_group_takes_the_per_pair_path():
+    A = layers(widths=(5, 5, 5))
+    res = rl.compare_all(A, None, "shape", group="permutation")
+    assert res.meta["path"] == "pairs"
+    np.testing.assert_allclose(res.values, pairwise(A, None, "shape", group="permutation"), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_nuclear_norms_equal_singular_value_sums(dtype):
+    g = torch.Generator().manual_seed(0)
+    full = torch.randn(6, 9, 7, generator=g, dtype=torch.float64)
+    low = torch.randn(6, 9, 2, generator=g, dtype=torch.float64) @ torch.randn(
+        6, 2, 7, generator=g, dtype=torch.float64
+    )
+    M = torch.cat([full, low]).to(dtype)  # full rank and rank 2 (null directions: the SVD fallback)
+    bound = torch.linalg.matrix_norm(M.to(torch.float64)) * 10.0  # far from aligned
+    want = torch.linalg.svdvals(M.to(torch.float64)).sum(-1)
+    got = nuclear_norms(M, bound)
+    assert got.dtype == dtype
+    tol = 1e-12 if dtype == torch.float64 else 1e-6
+    torch.testing.assert_close(got.to(torch.float64), want, rtol=tol, atol=0.0)
+    torch.testing.assert_close(nuclear_norms(M.mT, bound).to(torch.float64), want, rtol=tol, atol=0.0)
+
+
+def test_batched_on_threads_equals_one_call_and_keeps_the_thread_count():
+    before = torch.get_num_threads()
+    P = torch.randn(7, 5, 5, dtype=torch.float64)
+    P = P @ P.mT
+    torch.testing.assert_close(batched_on_threads(torch.linalg.eigvalsh, P), torch.linalg.eigvalsh(P))
+    assert torch.get_num_threads() == before
