@@ -120,7 +120,7 @@ def test_in_memory_arrays_keep_the_per_pair_svd_path():
         assert res.values[0, 0] == pytest.approx(rl.compare(X, Y, spec), rel=1e-13)
 
 
-@pytest.mark.parametrize("spec", ["cca(summary=pwcca)", "linear_regression"])
+@pytest.mark.parametrize("spec", ["cka(estimator=unbiased)", "cca(summary=pwcca)", "linear_regression"])
 def test_streamed_reads_are_bounded_by_the_chunk(spec):
     A = layers(n=200, widths=(6, 9, 4))
     stores = {k: CountingStore(v) for k, v in A.items()}

@@ -22,6 +22,9 @@ have rank at most ``n - 1``; when ``rank Xc + rank Yc > n - 1`` the column space
 ``rank Xc + rank Yc - (n - 1)`` canonical correlations equal 1 whatever the data (e.g. every
 correlation is 1 when ``d >= n``). reprlab warns then; use more stimuli or SVCCA with few components.
 
+Streaming (:func:`reprlab.compare_all` over stores): every summary except ``pwcca_weights="google"`` is
+computed from accumulated covariances (:func:`stream_spec`); in-memory arrays keep the SVD path above.
+
 Reference implementations: the canonical correlations, ``mean_rho`` and ``mean_r2`` match ReSi's
 copy of Google's ``svcca`` ``cca_core.get_cca_similarity`` (which computes the same quantity from
 max-normalised covariances and pseudo-inverse square roots, and requires d < n). Two ReSi/Google

@@ -9,7 +9,8 @@
   on the training folds with a per-unit regularisation strength chosen by generalised cross-validation
   inside the training folds, scored on the held-out stimuli.
 
-Both are asymmetric; ``direction="x_to_y"`` (default) predicts ``Y`` from ``X``.
+Both are asymmetric; ``direction="x_to_y"`` (default) predicts ``Y`` from ``X``. ``linear_regression``
+streams over stores in :func:`reprlab.compare_all` (from accumulated covariances); ``ridge`` does not.
 """
 
 from __future__ import annotations
