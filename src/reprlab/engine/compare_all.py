@@ -8,7 +8,8 @@ Three ways to the matrix, chosen per measure (see docs/engine.md):
 2. ``Measure.extras["stream"](params) -> StreamSpec | None``: the measure is a function of centred
    cross-moments, accumulated chunk by chunk over the stimuli with one GEMM per layer and chunk
    (:mod:`reprlab.engine.moments`). This is the path for stores larger than memory, and the
-   feature-space path of linear CKA.
+   feature-space path of linear CKA (in memory only where ``StreamSpec.in_memory``; CCA and linear
+   regression keep in-memory arrays on path 3, whose SVDs resolve what covariances cannot).
 3. Otherwise each representation is checked and prepared once (``Measure.prepare``: centring, Gram
    matrices, ranks, whitening, ...), then the core runs on every pair; for a symmetric measure within
    one set each unordered pair is computed once and mirrored.
@@ -135,7 +136,7 @@ def compare_all(
     if client is not None:
         from .distributed import dask_pairs, dask_stream
 
-        if spec is not None:
+        if spec is not None and (use_stream or spec.in_memory):
             meta["path"] = "dask-stream"
             values = dask_stream(client, spec, sources, la, within, m.info.symmetric_for(p), opts)
         else:
@@ -153,7 +154,7 @@ def compare_all(
             if out is not None:
                 meta["path"] = "all_pairs"
                 values = out.detach().to("cpu", torch.float64).numpy()
-        if values is None and spec is not None:
+        if values is None and spec is not None and spec.in_memory:
             meta["path"] = "moments"
             values = _stream_local(spec, sources, la, within, m.info.symmetric_for(p), opts, meta)
         if values is None:

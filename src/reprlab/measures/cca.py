@@ -22,6 +22,9 @@ have rank at most ``n - 1``; when ``rank Xc + rank Yc > n - 1`` the column space
 ``rank Xc + rank Yc - (n - 1)`` canonical correlations equal 1 whatever the data (e.g. every
 correlation is 1 when ``d >= n``). reprlab warns then; use more stimuli or SVCCA with few components.
 
+Streaming (:func:`reprlab.compare_all` over stores): every summary except ``pwcca_weights="google"`` is
+computed from accumulated covariances (:func:`stream_spec`); in-memory arrays keep the SVD path above.
+
 Reference implementations: the canonical correlations, ``mean_rho`` and ``mean_r2`` match ReSi's
 copy of Google's ``svcca`` ``cca_core.get_cca_similarity`` (which computes the same quantity from
 max-normalised covariances and pseudo-inverse square roots, and requires d < n). Two ReSi/Google
@@ -53,8 +56,9 @@ import numpy as np
 import torch
 
 from .._linalg import center_columns
-from .._registry import Param, Variant, register
+from .._registry import Param, Variant, register, set_engine_hooks
 from .._validation import as_tensor, check_same_rows
+from ..engine.moments import PairStats, StreamSpec, psd_basis
 from ..errors import ReprlabError
 
 SUMMARIES = ("mean_rho", "mean_r2", "pwcca", "svcca")
@@ -99,26 +103,35 @@ def _basis(Xc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return U[:, keep], s[keep]
 
 
-def _prepare(X: torch.Tensor, *, summary: str, var_kept: float, dims: int | None, **_: object) -> CCAState:
-    n = X.shape[0]
+def _check_stimuli(n: int) -> None:
     if n < 2:
         raise ReprlabError(f"CCA needs at least 2 stimuli (rows); got {n}.")
+
+
+def _zero_variance(label: str = "A representation") -> ReprlabError:
+    return ReprlabError(
+        f"{label} has zero variance across stimuli (every row is identical), so its canonical "
+        "correlations are undefined. Check the layer (constant or dead units) or drop it."
+    )
+
+
+def _svcca_dims(s: torch.Tensor, var_kept: float, dims: int | None) -> int:
+    """SVCCA's number of principal components from the singular values ``s`` (decreasing)."""
+    if dims is not None:
+        return min(dims, s.numel())
+    frac = torch.cumsum(s * s, 0) / (s * s).sum()
+    # the fewest components whose cumulative fraction reaches var_kept (rounding-safe)
+    return min(int((frac < var_kept - 1e-12).sum()) + 1, s.numel())
+
+
+def _prepare(X: torch.Tensor, *, summary: str, var_kept: float, dims: int | None, **_: object) -> CCAState:
+    _check_stimuli(X.shape[0])
     Xc = center_columns(X)
     if not bool(Xc.any()):
-        raise ReprlabError(
-            "A representation has zero variance across stimuli (every row is identical), so its canonical "
-            "correlations are undefined. Check the layer (constant or dead units) or drop it."
-        )
+        raise _zero_variance()
     U, s = _basis(Xc)
     if summary == "svcca":
-        if dims is not None:
-            k = min(dims, U.shape[1])
-        else:
-            frac = torch.cumsum(s * s, 0) / (s * s).sum()
-            # the fewest components whose cumulative fraction reaches var_kept (rounding-safe)
-            k = int((frac < var_kept - 1e-12).sum()) + 1
-            k = min(k, U.shape[1])
-        U = U[:, :k]
+        U = U[:, : _svcca_dims(s, var_kept, dims)]
     return CCAState(U, Xc, X.mean(dim=0))
 
 
@@ -138,6 +151,20 @@ def _warn_degenerate(rx: int, ry: int, n: int, stacklevel: int) -> None:
 def _correlations(X: CCAState, Y: CCAState) -> torch.Tensor:
     _warn_degenerate(X.U.shape[1], Y.U.shape[1], X.U.shape[0], 6)
     return torch.linalg.svdvals(X.U.T @ Y.U).clamp(0.0, 1.0)
+
+
+def _summarise(M: torch.Tensor, x_units: torch.Tensor | None, summary: str) -> torch.Tensor:
+    """The summary of the canonical correlations, the singular values of ``M = Ux^T Uy``.
+
+    PWCCA also needs ``x_units = Ux^T Xc`` (r_x, d_x): the canonical variates of X are ``h_i = Ux A_i``
+    (``M = A diag(rho) B^T``), so ``<h_i, x_j> = (A^T Ux^T Xc)_ij``.
+    """
+    if summary != "pwcca":
+        rho = torch.linalg.svdvals(M).clamp(0.0, 1.0)
+        return (rho * rho).mean() if summary == "mean_r2" else rho.mean()
+    A, rho, _ = torch.linalg.svd(M, full_matrices=False)
+    weights = (A.T @ x_units).abs().sum(1)
+    return (weights * rho.clamp(0.0, 1.0)).sum() / weights.sum()
 
 
 _ALL = frozenset({"permutation", "orthogonal", "isotropic_scaling", "translation", "invertible_linear", "affine"})
@@ -222,16 +249,10 @@ def cca(
         by construction, see the module docstring). Use ``cca.canonical_correlations(X, Y)`` for
         the vector of correlations.
     """
-    if summary != "pwcca":
-        rho = _correlations(X, Y)
-        return (rho * rho).mean() if summary == "mean_r2" else rho.mean()
     _warn_degenerate(X.U.shape[1], Y.U.shape[1], X.U.shape[0], 5)
-    if pwcca_weights == "google":
+    if summary == "pwcca" and pwcca_weights == "google":
         return _pwcca_google(X, Y)
-    A, rho, _ = torch.linalg.svd(X.U.T @ Y.U, full_matrices=False)
-    H = X.U @ A  # unit-norm canonical variates of X, one column per correlation
-    weights = (H.T @ X.Xc).abs().sum(1)
-    return (weights * rho.clamp(0.0, 1.0)).sum() / weights.sum()
+    return _summarise(X.U.T @ Y.U, X.U.T @ X.Xc if summary == "pwcca" else None, summary)
 
 
 def _inv_sqrt_psd(S: np.ndarray) -> np.ndarray:
@@ -281,3 +302,51 @@ def canonical_correlations(X, Y, *, dtype=None, device=None) -> np.ndarray:
 
 
 cca.canonical_correlations = canonical_correlations  # type: ignore[attr-defined]
+
+
+# --- streaming (reprlab.engine.moments): CCA from accumulated covariances --------------------------
+
+
+@dataclass
+class CCACovState:
+    """Per-representation state from the self covariance ``C = Xc^T Xc = V diag(s^2) V^T`` (kept part).
+
+    ``W = V diag(1/s)`` (d, r) maps the centred data to the orthonormal basis, ``Ux = Xc W``, so
+    ``Ux^T Uy = W_x^T C_xy W_y``; ``units = Ux^T Xc = diag(s) V^T`` (r, d) for the PWCCA weights.
+    """
+
+    W: torch.Tensor
+    units: torch.Tensor
+
+
+def stream_spec(params: dict) -> StreamSpec | None:
+    """CCA from covariances for every summary; None for ``pwcca_weights="google"``.
+
+    Google's PWCCA weights use the raw (uncentred) activity and a QR factorisation of directions
+    shifted by the unit means, with signs that follow LAPACK's singular vectors of the data-derived
+    matrix; the engine's statistics are centred, so that variant is computed in memory only.
+    Directions are kept by :func:`reprlab.engine.moments.psd_basis` (exactly rank-deficient inputs
+    lose the same directions as in memory); ``in_memory=False`` keeps arrays on the per-pair SVD path.
+    """
+    summary, var_kept, dims = params["summary"], params["var_kept"], params["dims"]
+    if summary == "pwcca" and params["pwcca_weights"] == "google":
+        return None
+
+    def rep(st: PairStats) -> CCACovState:
+        _check_stimuli(st.n)
+        s, V = psd_basis(st.cross, st.n, st.eps)
+        if s.numel() == 0:
+            raise _zero_variance(st.label_x)
+        if summary == "svcca":
+            k = _svcca_dims(s, var_kept, dims)
+            s, V = s[:k], V[:, :k]
+        return CCACovState(V / s, s[:, None] * V.T)
+
+    def pair(st: PairStats, x: CCACovState, y: CCACovState) -> torch.Tensor:
+        _warn_degenerate(x.W.shape[1], y.W.shape[1], st.n, 6)
+        return _summarise(x.W.T @ st.cross @ y.W, x.units, summary)
+
+    return StreamSpec(rep, pair, in_memory=False)
+
+
+set_engine_hooks("cca", stream=stream_spec)
