@@ -8,8 +8,9 @@ import torch
 
 import reprlab as rl
 from reprlab._linalg import batched_on_threads
+from reprlab.errors import ReprlabError
 from reprlab.measures.shape import nuclear_norms
-from tests.engine.test_compare_all import layers, pairwise
+from tests.engine.test_compare_all import layers, pairwise, to_zarr
 
 PARAMS = [
     {},
@@ -49,7 +50,7 @@ def test_float32_compute():
     np.testing.assert_allclose(got, pairwise(A, None, "shape", alpha=0.5), atol=2e-4)
 
 
-def test_permutation_group_takes_the_per_pair_path():
+def test_permutation_group_in_memory_takes_the_per_pair_path():
     A = layers(widths=(5, 5, 5))
     res = rl.compare_all(A, None, "shape", group="permutation")
     assert res.meta["path"] == "pairs"
@@ -79,3 +80,70 @@ def test_batched_on_threads_equals_one_call_and_keeps_the_thread_count():
     P = P @ P.mT
     torch.testing.assert_close(batched_on_threads(torch.linalg.eigvalsh, P), torch.linalg.eigvalsh(P))
     assert torch.get_num_threads() == before
+
+
+STREAM_SPECS = [
+    "shape",
+    "shape(alpha=0.5)",
+    "shape(alpha=0)",
+    "shape(alpha=0.5, score=euclidean)",
+    "shape(score=euclidean)",
+    "shape(alpha=0.3, convention=repsim, dim=4)",
+    "shape(group=permutation)",
+    "shape(group=permutation, alpha=0.5, score=euclidean)",
+]
+
+
+@pytest.mark.parametrize("spec", STREAM_SPECS)
+def test_stores_stream_and_equal_pairwise_in_memory(tmp_path, monkeypatch, spec):
+    from reprlab.engine import moments
+
+    A = layers(n=301, widths=(5, 12, 9, 30), offset=30.0)  # first chunk's mean far from the global one
+    B = layers(n=301, widths=(7, 4), seed=3)
+    sa, sb = to_zarr(tmp_path, A, chunk=32), to_zarr(tmp_path, B, chunk=32, name="b.zarr")
+    monkeypatch.setattr(moments, "ACC_BUDGET", 8 * 1000)  # several passes over the stores
+    within = rl.compare_all(sa, None, spec, chunk_rows=32)
+    assert within.meta["path"] == "stream"
+    np.testing.assert_allclose(within.values, pairwise(A, None, spec), rtol=0, atol=1e-10)
+    across = rl.compare_all(sa, sb, spec, chunk_rows=48)
+    np.testing.assert_allclose(across.values, pairwise(A, B, spec), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("spec", ["shape(alpha=0.5)", "shape(score=euclidean)", "shape(group=permutation)"])
+def test_stream_of_rank_deficient_and_wide_inputs(tmp_path, spec):
+    g = np.random.default_rng(5)
+    low = g.normal(size=(120, 3)) @ g.normal(size=(3, 10)) + 7.0  # rank 3 in 10 units
+    wide = {f"w{i}": g.normal(size=(25, 30 + 5 * i)) for i in range(3)}  # d > n
+    for k, reps in enumerate(({"low": low, "full": g.normal(size=(120, 6)), "dup": np.c_[low, low[:, :2]]}, wide)):
+        store = to_zarr(tmp_path, reps, chunk=16, name=f"s{k}.zarr")
+        res = rl.compare_all(store, None, spec, chunk_rows=16)
+        np.testing.assert_allclose(res.values, pairwise(reps, None, spec), rtol=0, atol=1e-9)
+
+
+def test_stream_float32_chunks_and_dask(tmp_path):
+    import distributed
+
+    A = layers(n=160, offset=10.0)
+    store = to_zarr(tmp_path, A, chunk=20)
+    want = pairwise(A, None, "shape", alpha=0.5)
+    got = rl.compare_all(store, None, "shape(alpha=0.5)", dtype="float32", accumulate="float64", chunk_rows=20)
+    np.testing.assert_allclose(got.values, want, atol=2e-4)
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cl,
+        distributed.Client(cl) as client,
+    ):
+        res = rl.compare_all(store, None, "shape(alpha=0.5)", client=client, chunk_rows=20)
+    assert res.meta["path"] == "dask-stream"
+    np.testing.assert_allclose(res.values, want, rtol=0, atol=1e-10)
+
+
+def test_stream_errors_and_declines(tmp_path):
+    A = layers(n=40, widths=(5, 4))
+    store = to_zarr(tmp_path, {**A, "dead": np.full((40, 3), 0.7)}, chunk=16)
+    with pytest.raises(ReprlabError, match="zero variance across stimuli"):
+        rl.compare_all(store, None, "shape")
+    with pytest.raises(ReprlabError, match="cannot be computed in a stream"):
+        rl.compare_all(A, None, "shape(group=permutation, dim=3)", stream=True)
+    wide = to_zarr(tmp_path, {"a": np.random.default_rng(0).normal(size=(10, 12)), **A}, chunk=4, name="w.zarr")
+    with pytest.warns(UserWarning, match=r"rank 9 = n - 1"):
+        rl.compare_all({"a": wide["a"]}, None, "shape(alpha=0)", chunk_rows=4)

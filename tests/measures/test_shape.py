@@ -269,3 +269,15 @@ def test_small_angles_are_exact_to_rounding(t):
     assert rl.measures.shape(X, Y @ Q + 3.0) == pytest.approx(t, rel=1e-8, abs=1e-15)
     assert rl.compare(X, X @ Q, "shape") < 1e-14
     assert rl.compare(X, X @ Q, "procrustes", variant="orthogonal_angular") < 1e-14
+
+
+@pytest.mark.parametrize("score", ["angular", "euclidean"])
+def test_permuted_copies_are_at_distance_zero_to_rounding(score):
+    g = np.random.default_rng(4)
+    X = g.normal(size=(40, 7))
+    Y = X[:, g.permutation(7)] - 5.0
+    assert rl.compare(X, Y, "shape", group="permutation", score=score) < 1e-13
+    wider = np.c_[Y, np.zeros(40)]  # one more (constant) unit: matched with zero padding
+    assert rl.compare(X, wider, "shape", group="permutation", score=score) < 1e-13
+    # uncentred: the best matching leaves the shift, |5|_F over 40 x 7 entries
+    assert rl.compare(X, Y, "procrustes", variant="permutation_uncentered") == pytest.approx(np.sqrt(7000.0), rel=1e-12)

@@ -11,17 +11,44 @@ The diagonal of a within-set matrix is 0, the distance of a representation to it
 Covers the orthogonal group (the permutation group solves one assignment per pair and takes the
 generic per-pair path). Memory: the packed points (the size of the inputs) and at most
 ``options.budget`` bytes of cross-products at a time.
+
+Streaming (:func:`stream_spec`, stores larger than memory and Dask): every quantity is a function
+of the centred cross-products ``C_xy = Xc^T Yc``. Per representation, the eigendecomposition of
+``C_xx = V diag(lam) V^T`` gives the whitening (and the projection onto the top ``dim`` axes) as a
+d x r map ``T = V diag(w)`` with ``Xw = Xc T`` in the principal basis (``V diag(w) V^T`` in the unit
+basis for permutations), and ``|Xw|_F^2 = sum lam w^2``; per pair ``Xw^T Yw = T_x^T C_xy T_y``, then
+its nuclear norm or linear assignment, scored as in memory. For d <= n this is the in-memory
+whitening itself (which also starts from ``Xc^T Xc``); null directions are judged at the rounding
+of the dtype the chunks were multiplied in (``PairStats.eps``). Limitation: the closed forms lose
+accuracy for nearly identical representations (an angle below ~1e-3 or a Euclidean distance below
+~1e-3 of the norms is known to ~1e-8 absolute), where in memory the explicitly aligned matrices are
+used; a representation against itself is 0. Permutations after a projection (``dim``) depend on the
+signs of the principal axes and do not stream.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from ..measures.shape import ShapeState, _prepare, nuclear_norms, orthogonal_score
-from .moments import Options
+from ..measures.shape import (
+    NetrepRescale,
+    ShapeState,
+    _null_mask,
+    _prepare,
+    assignment_inner,
+    check_not_zero,
+    check_stimuli,
+    nuclear_norms,
+    orthogonal_score,
+    score_from_inner,
+    warn_if_spanning,
+    whitening_weights,
+)
+from .moments import Options, PairStats, StreamSpec
 
 
 def _pack(states: list[ShapeState]) -> tuple[torch.Tensor, list[int]]:
@@ -105,3 +132,60 @@ def all_pairs(
             else:
                 out[i, j - la] = v
     return out
+
+
+@dataclass
+class StreamPoint:
+    """A representation's whitening from its covariance: ``Xw = Xc T`` (``T`` None: ``Xw = Xc``)."""
+
+    T: torch.Tensor | None
+    sq_norm: torch.Tensor
+    rescale: NetrepRescale | None
+    width: int
+
+    def scale(self, width: int) -> torch.Tensor | float:
+        return 1.0 if self.rescale is None else self.rescale.factor(width)
+
+
+def stream_spec(params: dict[str, Any]) -> StreamSpec | None:
+    """The shape metric from accumulated cross-moments (module docstring); None for permutations of
+    projected data."""
+    alpha, score, group = params["alpha"], params["score"], params["group"]
+    convention, dim = params["convention"], params["dim"]
+    if group == "permutation" and dim is not None:
+        return None
+
+    def rep(st: PairStats) -> StreamPoint:
+        check_stimuli(st.n)
+        C = st.cross
+        if score == "angular":
+            check_not_zero(C, f"the angular shape distance (`{st.label_x}`)")
+        d = C.shape[0]
+        width = d if dim is None else min(d, dim)
+        if alpha == 1.0 and width == d:
+            return StreamPoint(None, torch.trace(C), None, width)
+        lam, V = torch.linalg.eigh(C)
+        lam, V = lam[d - width :], V[:, d - width :]  # the top `width` principal axes
+        if alpha == 0.0 and width >= st.n - 1:
+            rank = int((~_null_mask(lam, (st.n, width), st.eps)).sum())
+            warn_if_spanning(rank, st.n, d, stacklevel=8)
+        if alpha == 1.0:
+            return StreamPoint(V, lam.clamp_min(0.0).sum(), None, width)
+        w, rescale = whitening_weights(lam, (st.n, width), alpha, convention, st.eps)
+        T = V * w if group == "orthogonal" else (V * w) @ V.T
+        return StreamPoint(T, (lam.clamp_min(0.0) * w * w).sum(), rescale, width)
+
+    def pair(st: PairStats, x: StreamPoint, y: StreamPoint) -> torch.Tensor | float:
+        if x is y:
+            return 0.0
+        M = st.cross if x.T is None else x.T.T @ st.cross
+        M = M if y.T is None else M @ y.T
+        if group == "orthogonal":
+            inner = nuclear_norms(M[None], torch.sqrt(x.sq_norm * y.sq_norm)[None])[0]
+        else:
+            inner = assignment_inner(M)
+        width = max(x.width, y.width)
+        cx, cy = x.scale(width), y.scale(width)
+        return score_from_inner(inner * (cx * cy), x.sq_norm * cx**2, y.sq_norm * cy**2, score)
+
+    return StreamSpec(rep, pair, in_memory=False)

@@ -33,7 +33,7 @@ import torch
 from .._linalg import center_columns
 from .._registry import Param, Variant, register
 from ..errors import ReprlabError
-from .shape import ShapeState, check_not_zero, nuclear_inner, orthogonal_score, permutation_inner, score_from_inner
+from .shape import ShapeState, check_not_zero, nuclear_inner, orthogonal_score, permutation_score
 
 VARIANTS = ("centered_normalized", "size_and_shape", "orthogonal_angular", "permutation_uncentered")
 
@@ -121,7 +121,7 @@ def procrustes(X: ShapeState, Y: ShapeState, *, variant: str = "centered_normali
         A distance (``orthogonal_angular``: radians in [0, pi/2]).
     """
     if variant == "permutation_uncentered":
-        return score_from_inner(permutation_inner(X.F, Y.F), X.sq_norm, Y.sq_norm, "euclidean")
+        return permutation_score(X, Y, "euclidean")
     inner = nuclear_inner(X.F, Y.F, X.sq_norm, Y.sq_norm)
     return orthogonal_score(X, Y, inner, "angular" if variant == "orthogonal_angular" else "euclidean")
 

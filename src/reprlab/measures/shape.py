@@ -135,9 +135,11 @@ class ShapeState:
         return 1.0 if self.rescale is None else self.rescale.factor(width)
 
 
-def _null_mask(lam: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    """Eigenvalues of ``Xc^T Xc`` (or ``Xc Xc^T``) that are zero to rounding: ``lam <= max(n, d) eps lam_max``."""
-    return lam <= max(shape) * torch.finfo(lam.dtype).eps * lam.max().clamp_min(0.0)
+def _null_mask(lam: torch.Tensor, shape: tuple[int, ...], eps: float | None = None) -> torch.Tensor:
+    """Eigenvalues of ``Xc^T Xc`` (or ``Xc Xc^T``) that are zero to rounding: ``lam <= max(n, d) eps lam_max``
+    (``eps``: the unit roundoff of the dtype the products were rounded in; by default ``lam``'s)."""
+    eps = torch.finfo(lam.dtype).eps if eps is None else eps
+    return lam <= max(shape) * eps * lam.max().clamp_min(0.0)
 
 
 def whiten(
@@ -172,15 +174,16 @@ def whiten(
 
 
 def whitening_weights(
-    lam: torch.Tensor, shape: tuple[int, int], alpha: float, convention: str
+    lam: torch.Tensor, shape: tuple[int, int], alpha: float, convention: str, eps: float | None = None
 ) -> tuple[torch.Tensor, NetrepRescale | None]:
     """The whitening's weight on each eigen-direction of ``Xc^T Xc`` (eigenvalues ``lam``, data of
     ``shape`` (n, d)), ``alpha + (1 - alpha) lam_c^-1/2`` with ``lam_c`` the convention's clipped
-    eigenvalue and 0 on null directions, and netrep's rescaling (None for repsim)."""
+    eigenvalue and 0 on null directions (:func:`_null_mask` with ``eps``), and netrep's rescaling
+    (None for repsim)."""
     tol = _CLIP[convention]
     scale = 1.0 / shape[0] if convention == "repsim" else 1.0
     lam_c = (lam * scale).clamp_min(tol)
-    w = (alpha + (1.0 - alpha) * lam_c.rsqrt()).masked_fill(_null_mask(lam, shape), 0.0)
+    w = (alpha + (1.0 - alpha) * lam_c.rsqrt()).masked_fill(_null_mask(lam, shape, eps), 0.0)
     rescale = None
     if convention == "netrep":
         terms = (alpha * lam_c.sqrt() + (1.0 - alpha)) ** 2
@@ -277,19 +280,28 @@ def nuclear_inner(
     return nuclear_norms((Fx.T @ Fy)[None], bound[None])[0]
 
 
-def permutation_inner(Fx: torch.Tensor, Fy: torch.Tensor) -> torch.Tensor:
-    """``max_P <Fx P, Fy>`` over unit permutations (zero-padding the narrower): linear assignment."""
-    return assignment_inner(Fx.T @ Fy)
-
-
-def assignment_inner(M: torch.Tensor) -> torch.Tensor:
-    """``max_P <P, M>`` over (partial) permutation matrices: the linear assignment maximising the sum."""
+def assignment(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (partial) permutation maximising ``<P, M>``: matched row and column indices (linear assignment)."""
     from scipy.optimize import linear_sum_assignment
 
     rows, cols = linear_sum_assignment(M.detach().cpu().numpy(), maximize=True)
-    idx_r = torch.as_tensor(np.asarray(rows), device=M.device)
-    idx_c = torch.as_tensor(np.asarray(cols), device=M.device)
-    return M[idx_r, idx_c].sum()
+    return torch.as_tensor(np.asarray(rows), device=M.device), torch.as_tensor(np.asarray(cols), device=M.device)
+
+
+def assignment_inner(M: torch.Tensor) -> torch.Tensor:
+    """``max_P <P, M>`` over (partial) permutation matrices."""
+    rows, cols = assignment(M)
+    return M[rows, cols].sum()
+
+
+def _permuted_difference(Fx: torch.Tensor, Fy: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """``|Fx P - Fy|_F`` for the matching ``rows`` -> ``cols``; unmatched columns meet zero padding."""
+    sq = ((Fx[:, rows] - Fy[:, cols]) ** 2).sum()
+    for F, matched in ((Fx, rows), (Fy, cols)):
+        rest = torch.ones(F.shape[1], dtype=torch.bool, device=F.device)
+        rest[matched] = False
+        sq = sq + (F[:, rest] ** 2).sum()
+    return sq.sqrt()
 
 
 def _aligned_difference(Fx: torch.Tensor, Fy: torch.Tensor) -> torch.Tensor:
@@ -328,18 +340,37 @@ def score_from_inner(
     return sq.clamp_min(0.0).sqrt()
 
 
-def orthogonal_score(X: ShapeState, Y: ShapeState, nuc: torch.Tensor, score: str) -> torch.Tensor:
-    """A pair's score under the orthogonal group from its nuclear inner ``|Fx^T Fy|_*``, with netrep's
-    rescaling at the padded width applied (:class:`NetrepRescale`)."""
+def group_score(
+    X: ShapeState,
+    Y: ShapeState,
+    inner: torch.Tensor,
+    score: str,
+    difference: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """A pair's score from its aligned inner product ``max_G <Fx G, Fy>``, with netrep's rescaling at the
+    padded width applied (:class:`NetrepRescale`); ``difference(A, B)`` is ``|A G - B|_F`` for the
+    optimal ``G``, used where the closed forms lose accuracy (:func:`score_from_inner`)."""
     width = max(X.width, Y.width)  # the narrower is zero-padded to this width
     cx, cy = X.scale(width), Y.scale(width)
 
     def aligned() -> torch.Tensor:
         if score == "angular":
-            return _aligned_difference(X.F / X.sq_norm.sqrt(), Y.F / Y.sq_norm.sqrt())
-        return _aligned_difference(X.F * cx, Y.F * cy)
+            return difference(X.F / X.sq_norm.sqrt(), Y.F / Y.sq_norm.sqrt())
+        return difference(X.F * cx, Y.F * cy)
 
-    return score_from_inner(nuc * (cx * cy), X.sq_norm * cx**2, Y.sq_norm * cy**2, score, aligned)
+    return score_from_inner(inner * (cx * cy), X.sq_norm * cx**2, Y.sq_norm * cy**2, score, aligned)
+
+
+def orthogonal_score(X: ShapeState, Y: ShapeState, nuc: torch.Tensor, score: str) -> torch.Tensor:
+    """:func:`group_score` for the orthogonal group, from the nuclear inner ``|Fx^T Fy|_*``."""
+    return group_score(X, Y, nuc, score, _aligned_difference)
+
+
+def permutation_score(X: ShapeState, Y: ShapeState, score: str) -> torch.Tensor:
+    """:func:`group_score` for unit permutations (one linear assignment)."""
+    M = X.F.T @ Y.F
+    rows, cols = assignment(M)
+    return group_score(X, Y, M[rows, cols].sum(), score, lambda A, B: _permuted_difference(A, B, rows, cols))
 
 
 _INV_GROUP = frozenset({"permutation", "orthogonal", "translation"})
@@ -459,13 +490,11 @@ def shape(
     """
     if group == "orthogonal":
         return orthogonal_score(X, Y, nuclear_inner(X.F, Y.F, X.sq_norm, Y.sq_norm), score)
-    width = max(X.width, Y.width)  # the narrower is zero-padded to this width
-    cx, cy = X.scale(width), Y.scale(width)
-    inner = permutation_inner(X.F, Y.F) * (cx * cy)
-    return score_from_inner(inner, X.sq_norm * cx**2, Y.sq_norm * cy**2, score)
+    return permutation_score(X, Y, score)
 
 
-# compare_all's fast path (reprlab.engine): all pairs from batched cross-products and eigensolves.
+# compare_all's fast paths (reprlab.engine): all pairs from batched cross-products and eigensolves, and
+# the shape metric from accumulated cross-moments (streaming over stores, Dask).
 from ..engine import shape_metric as _engine  # noqa: E402
 
-set_engine_hooks("shape", all_pairs=_engine.all_pairs)
+set_engine_hooks("shape", all_pairs=_engine.all_pairs, stream=_engine.stream_spec)
