@@ -36,6 +36,13 @@ def _check_self(h: torch.Tensor, label: str, estimator: str) -> None:
         )
 
 
+def hsic_of_stats(st: PairStats, estimator: str) -> torch.Tensor:
+    """Linear-kernel HSIC of a pair from its accumulated centred cross-moments (``row_norms`` needed
+    unless ``estimator="biased"``)."""
+    cross = (st.cross * st.cross).sum()
+    return hsic_from_moments(cross, st.kl, st.trace_x, st.trace_y, st.n, estimator)
+
+
 def stream_spec(params: dict[str, Any]) -> StreamSpec | None:
     """Linear CKA (every estimator) from accumulated cross-moments; None for other kernels."""
     if params["kernel"] != "linear":
@@ -43,8 +50,7 @@ def stream_spec(params: dict[str, Any]) -> StreamSpec | None:
     est, eps, angular = params["estimator"], params["eps"], params["angular"]
 
     def hsic(st: PairStats) -> torch.Tensor:
-        cross = (st.cross * st.cross).sum()
-        return hsic_from_moments(cross, st.kl, st.trace_x, st.trace_y, st.n, est)
+        return hsic_of_stats(st, est)
 
     def rep(st: PairStats) -> torch.Tensor:
         check_stimuli(st.n, est)
