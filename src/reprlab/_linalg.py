@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import torch
 
 
@@ -51,21 +52,18 @@ def median(v: torch.Tensor, lower: bool = False) -> torch.Tensor:
     return (lo + hi) / 2
 
 
-def batched_on_threads(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """``fn`` over a batch ``x`` (leading dimension), the batch split across torch's CPU threads.
+def numpy_on_threads(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """``fn`` over a batch ``x`` (leading dimension), the batch split across torch's CPU thread count.
 
-    LAPACK routines on small matrices (an eigensolve of a few hundred rows) gain little from threads
-    inside one call; one single-threaded call per slice of the batch, on as many Python threads as
-    torch uses (torch releases the GIL), nearly divides the time by the thread count. The thread count
-    is set in the worker threads only. On other devices, and for a batch of one, ``fn(x)``.
+    For many small LAPACK calls (an eigensolve of a few hundred rows each): threads inside one call
+    gain little at that size, while one single-threaded call per slice of the batch, on as many Python
+    threads (NumPy releases the GIL), nearly divides the time by the thread count. The BLAS libraries
+    are held at one thread each meanwhile (threadpoolctl), or the workers would oversubscribe the cores.
     """
-    workers = min(torch.get_num_threads(), x.shape[0])
-    if x.device.type != "cpu" or workers < 2:
+    workers = min(torch.get_num_threads(), len(x))
+    if workers < 2:
         return fn(x)
+    from threadpoolctl import threadpool_limits
 
-    def run(part: torch.Tensor) -> torch.Tensor:
-        torch.set_num_threads(1)
-        return fn(part)
-
-    with ThreadPoolExecutor(workers) as pool:
-        return torch.cat(list(pool.map(run, torch.tensor_split(x, workers))))
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+        return np.concatenate(list(pool.map(fn, np.array_split(x, workers))))
