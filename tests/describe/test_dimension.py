@@ -174,6 +174,22 @@ def test_knn_low_rank_screen_is_exact(screen):
     np.testing.assert_allclose(dist.numpy(), _brute(X, 10), rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_knn_query_blocks_on_worker_threads_give_the_same_result(threads):
+    g = np.random.default_rng(6)
+    X = torch.tensor(g.normal(size=(2000, 3)) @ g.normal(size=(3, 12)) + 1e-3 * g.normal(size=(2000, 12)))
+    X[100:104] = X[99]  # exact duplicates: ties ordered by index whichever thread runs the block
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        dist, idx = knn(X, 9, block_rows=37)
+    finally:
+        torch.set_num_threads(before)
+    want_dist, want_idx = knn(X, 9, block_rows=2000)  # one block, no worker threads
+    assert torch.equal(dist, want_dist) and torch.equal(idx, want_idx)
+    np.testing.assert_allclose(dist.numpy(), _brute(X.numpy(), 9), rtol=1e-12, atol=1e-15)
+
+
 def _check_knn(X: np.ndarray, k: int, **kw) -> None:
     """Distances equal brute force; every returned index is at its returned distance, never the query,
     distinct within a row, and equal distances come by increasing index."""

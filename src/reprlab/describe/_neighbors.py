@@ -6,7 +6,10 @@ to all n points, ``|x_j|^2 - 2 x_i . x_j`` (the query's own norm does not change
 from one matrix product ``[x_j, |x_j|^2] . [-2 x_i, 1]`` (the norms ride in the product), and a nested
 selection keeps the ``k + MARGIN`` nearest candidates: chunk minima, the best groups of chunks, the
 best chunks, the best sub-chunks, so that ``torch.topk`` only ever sees rows of a few hundred entries
-(see ``_search`` for why this is exact). Memory is O(block x n), never n x n.
+(see ``_search`` for why this is exact). Memory is O(block x n), never n x n. On the CPU the query
+blocks are spread over torch's thread count, one single-threaded worker thread each with its own
+product buffer: a block's many small steps (selection, gathers, the exact recomputation) gain little
+from threads inside each step (W5: 0.71 s on one thread, 0.41 s on two; it was 0.8 s either way).
 
 Low-rank screen. When a few principal directions hold nearly all the variance, the first search runs
 on ``[P x, |x - P x|]`` (m + 1 coordinates, ``P`` the projection on the leading m directions): their
@@ -35,6 +38,8 @@ arguments), so duplicates of a point are returned as neighbours at distance exac
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 
 from ..errors import ReprlabError
@@ -55,12 +60,17 @@ def _block_rows(n: int, block_rows: int | None) -> int:
     return max(1, min(n, BLOCK_ENTRIES // max(n, 1)))
 
 
-def _search(Q: torch.Tensor, sc: _Screen, rows: torch.Tensor, kk: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _search(
+    Q: torch.Tensor, sc: _Screen, rows: torch.Tensor, kk: int, buf: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``kk`` smallest screened squared distances (up to the query norm) from ``Q`` (the data rows
     ``rows``, in screen coordinates) to all rows of the screen, and their column indices (unsorted).
 
-    One product gives the block, transposed (columns x queries, which suits the chunk minima below):
-    ``[z, |z|^2] . [-2 q, 1]``, so the norms ride in the product and no separate pass adds them.
+    One product gives the block (queries x columns): ``[-2 q, 1] . [z, |z|^2]^T``, so the norms ride in
+    the product and no separate pass adds them; the screen keeps ``[z, |z|^2]`` transposed, so the
+    large operand is read as stored. It is written into ``buf`` (flat, at least queries x columns
+    entries) when given: reusing the memory avoids the page faults of a fresh multi-megabyte block per
+    query block.
 
     Selection, exact, by one argument applied at three levels: if the entries are split into groups,
     the ``kk`` groups with the smallest minima hold the ``kk`` smallest entries (a group holding one of
@@ -74,18 +84,20 @@ def _search(Q: torch.Tensor, sc: _Screen, rows: torch.Tensor, kk: int) -> tuple[
     b = Q.shape[0]
     dev = Q.device
     ar = torch.arange(b, device=dev)
-    D = sc.Za @ torch.cat([-2.0 * Q, Q.new_ones(b, 1)], 1).T  # (columns, queries)
-    D[rows, ar] = float("inf")  # exclude the query itself
-    nchunks = D.shape[0] // CHUNK
+    R = torch.cat([-2.0 * Q, Q.new_ones(b, 1)], 1)
+    ncols = sc.ZaT.shape[1]
+    D = R @ sc.ZaT if buf is None else torch.mm(R, sc.ZaT, out=buf[: b * ncols].view(b, ncols))
+    D[ar, rows] = float("inf")  # exclude the query itself
+    nchunks = ncols // CHUNK
     if nchunks <= kk * SUPER:
-        return D.T.topk(kk, dim=1, largest=False, sorted=False)
-    M = D.view(CHUNK, nchunks, b).amin(0).T.contiguous()  # (b, nchunks) chunk minima
+        return D.topk(kk, dim=1, largest=False, sorted=False)
+    M = D.view(b, CHUNK, nchunks).amin(1)  # (b, nchunks) chunk minima
     nsuper = nchunks // SUPER
     sup = M.view(b, SUPER, nsuper).amin(1).topk(kk, dim=1, largest=False, sorted=False).indices
     chunks = (sup[:, :, None] + nsuper * torch.arange(SUPER, device=dev)).view(b, -1)  # kk * SUPER
     chunks = chunks.gather(1, M.gather(1, chunks).topk(kk, dim=1, largest=False, sorted=False).indices)
     cols = chunks[:, :, None] + nchunks * torch.arange(CHUNK, device=dev)  # (b, kk, CHUNK)
-    G = D.view(-1).take(cols * b + ar[:, None, None]).view(b, kk, SUB, CHUNK // SUB)
+    G = D.view(-1).take(cols + ncols * ar[:, None, None]).view(b, kk, SUB, CHUNK // SUB)
     sub = G.amin(3).view(b, -1).topk(kk, dim=1, largest=False, sorted=False).indices  # of kk * SUB
     sel = (sub[:, :, None] * (CHUNK // SUB) + torch.arange(CHUNK // SUB, device=dev)).view(b, -1)
     vals, j = G.view(b, -1).gather(1, sel).topk(kk, dim=1, largest=False, sorted=False)
@@ -115,7 +127,7 @@ class _Screen:
         self.Z = Z
         Za = torch.cat([Z, sq[:, None]], 1)  # coordinates and squared norm: see _search
         pad_rows = torch.cat([Z.new_zeros(pad, Z.shape[1]), Z.new_full((pad, 1), float("inf"))], 1)
-        self.Za = torch.cat([Za, pad_rows]) if pad else Za
+        self.ZaT = (torch.cat([Za, pad_rows]) if pad else Za).T.contiguous()
         self.norms = sq.sqrt().to(dtype)
         self.big = float(self.norms.max())
         # Bound on |screened - exact| in the search dtype (d products, the cast of each coordinate, the
@@ -123,10 +135,10 @@ class _Screen:
         self.coef = (2 * d + 8) * torch.finfo(Z.dtype).eps
 
     def certified(
-        self, rows: torch.Tensor, Xc: torch.Tensor, k: int, kk: int
+        self, rows: torch.Tensor, Xc: torch.Tensor, k: int, kk: int, buf: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Candidates of ``rows``, their exact k nearest, and which rows are certified exact."""
-        vals, cand = _search(self.Z[rows], self, rows, kk)
+        vals, cand = _search(self.Z[rows], self, rows, kk, buf)
         dist, idx = _exact(Xc, rows, cand, k)
         nr = self.norms[rows]
         last = vals.amax(1).to(Xc.dtype) + nr**2  # every other point's bound is at least this
@@ -177,23 +189,50 @@ def knn(
     dist = torch.empty(n, k, dtype=X.dtype, device=X.device)
     idx = torch.empty(n, k, dtype=torch.long, device=X.device)
     B = _block_rows(n, block_rows)
-    for s in range(0, n, B):
-        pending = torch.arange(s, min(n, s + B), device=X.device)
-        for sc in screens:
-            dd, ii, ok = sc.certified(pending, Xc, k, kk)
-            if kk >= n - 1:  # every point was a candidate: nothing to certify
-                ok = torch.ones_like(ok)
-            dist[pending[ok]], idx[pending[ok]] = dd[ok], ii[ok]
-            pending = pending[~ok]
-            if pending.numel() == 0:
-                break
-        if pending.numel():
-            # near ties below the searches' resolution: direct differences to every point
-            D = torch.cdist(Xc[pending], Xc, compute_mode="donot_use_mm_for_euclid_dist")
-            D[torch.arange(len(pending), device=X.device), pending] = float("inf")
-            cand = D.topk(kk, dim=1, largest=False).indices
-            dist[pending], idx[pending] = _exact(Xc, pending, cand, k)
+    starts = range(0, n, B)
+
+    def blocks(part: range, threaded: bool) -> None:
+        if threaded:
+            torch.set_num_threads(1)  # this worker thread only
+        buf = screens[0].ZaT.new_empty(screens[0].ZaT.shape[1] * B)
+        for s in part:
+            _block(torch.arange(s, min(n, s + B), device=X.device), screens, Xc, k, kk, dist, idx, buf)
+
+    workers = min(torch.get_num_threads(), len(starts)) if X.device.type == "cpu" else 1
+    if workers < 2:
+        blocks(starts, False)
+    else:  # query blocks on worker threads: each block's many small steps parallelise poorly inside
+        with ThreadPoolExecutor(workers) as pool:
+            for f in [pool.submit(blocks, starts[w::workers], True) for w in range(workers)]:
+                f.result()
     return dist, idx
+
+
+def _block(
+    pending: torch.Tensor,
+    screens: list[_Screen],
+    Xc: torch.Tensor,
+    k: int,
+    kk: int,
+    dist: torch.Tensor,
+    idx: torch.Tensor,
+    buf: torch.Tensor,
+) -> None:
+    """The certified k nearest neighbours of the rows ``pending``, written into ``dist`` and ``idx``."""
+    n = Xc.shape[0]
+    for sc in screens:
+        dd, ii, ok = sc.certified(pending, Xc, k, kk, buf if sc is screens[0] else None)
+        if kk >= n - 1:  # every point was a candidate: nothing to certify
+            ok = torch.ones_like(ok)
+        dist[pending[ok]], idx[pending[ok]] = dd[ok], ii[ok]
+        pending = pending[~ok]
+        if pending.numel() == 0:
+            return
+    # near ties below the searches' resolution: direct differences to every point
+    D = torch.cdist(Xc[pending], Xc, compute_mode="donot_use_mm_for_euclid_dist")
+    D[torch.arange(len(pending), device=Xc.device), pending] = float("inf")
+    cand = D.topk(kk, dim=1, largest=False).indices
+    dist[pending], idx[pending] = _exact(Xc, pending, cand, k)
 
 
 def count_within(X: torch.Tensor, radii: torch.Tensor, *, block_rows: int | None = None) -> torch.Tensor:
