@@ -35,7 +35,7 @@ demo: $(VENV)/.demo
 	$(VENV)/bin/reprlab demo
 
 test: $(VENV)/.dev $(VENV)/.browser
-	$(PY) -m pytest -n 2 --dist loadgroup -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadgroup -q
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check src tests benchmarks scripts
