@@ -30,7 +30,7 @@ from .._linalg import median, sq_distances, upper_triangle
 from .._validation import resolve_device, resolve_dtype
 from ..errors import ReprlabError
 from .results import ComparisonResult
-from .sources import check_rows, make_source, named
+from .sources import check_rows, make_source, named_sets
 
 KERNELS = ("linear", "rbf", "laplace")
 
@@ -77,13 +77,9 @@ def minibatch_cka(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 4:
         raise ReprlabError(f"`batch_size` must be an integer >= 4 (the unbiased HSIC needs 4); got {batch_size!r}.")
     dt, dev = resolve_dtype(dtype), resolve_device(device)
-    rows, va = named(A, "A")
+    rows, cols, values, labels = named_sets(A, B)
     within = B is None
-    cols, vb = (rows, va) if within else named(B, "B")
-    if not rows or not cols:
-        raise ReprlabError("`A` and `B` must each hold at least one representation.")
-    labels = [f"A[{r!r}]" for r in rows] + ([] if within else [f"B[{c!r}]" for c in cols])
-    sources = [make_source(x, lab, dt, dev, load=False) for x, lab in zip([*va, *([] if within else vb)], labels)]
+    sources = [make_source(x, lab, dt, dev, load=False) for x, lab in zip(values, labels)]
     n = check_rows(sources)
     k = n // batch_size
     if k < 2:

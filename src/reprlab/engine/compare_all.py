@@ -30,7 +30,7 @@ from .._validation import resolve_device, resolve_dtype
 from ..errors import ReprlabError
 from . import moments
 from .results import ComparisonResult
-from .sources import Source, check_rows, is_lazy, make_source, named
+from .sources import Source, check_rows, is_lazy, make_source, named_sets
 
 
 def _accumulate_dtype(accumulate: Any, dt: torch.dtype) -> torch.dtype:
@@ -92,18 +92,15 @@ def compare_all(
     m, p = _registry.resolve(measure, params)
     if m.info.kind != "compare":
         raise ReprlabError(f"{m.info.name!r} is a describe measure; use reprlab.describe_all.")
-    rows, va = named(A, "A")
+    rows, cols, values_in, labels = named_sets(A, B)
     within = B is None
-    cols, vb = (rows, va) if within else named(B, "B")
-    if not rows or not cols:
-        raise ReprlabError("`A` and `B` must each hold at least one representation (both were given empty or one was).")
     if chunk_rows is not None and (isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1):
         raise ReprlabError(f"`chunk_rows` must be a positive integer or None; got {chunk_rows!r}.")
     dt, dev = resolve_dtype(dtype), resolve_device(device)
     opts = moments.Options(dt, dev, _accumulate_dtype(accumulate, dt), chunk_rows)
     spec_factory = m.extras.get("stream")
     spec = spec_factory(p) if spec_factory is not None else None
-    lazy = any(is_lazy(x) for x in [*va, *([] if within else vb)])
+    lazy = any(is_lazy(x) for x in values_in)
     if stream and spec is None:
         raise ReprlabError(
             f"{_registry.format_spec(m.info.name, p)!r} cannot be computed in a stream over chunks of stimuli. "
@@ -111,24 +108,18 @@ def compare_all(
             "to load every representation into memory."
         )
     use_stream = spec is not None and (stream if stream is not None else lazy)
-    labels_a = [f"A[{r!r}]" for r in rows]
-    labels_b = [] if within else [f"B[{c!r}]" for c in cols]
-    opts.labels = labels_a + labels_b
+    opts.labels = labels
     meta: dict[str, Any] = {"library_version": __version__, "dtype": str(dt).replace("torch.", ""), "device": str(dev)}
     if accumulate is not None:
         meta["accumulate"] = str(opts.acc).replace("torch.", "")
 
     if spec is None and m.info.input_ndim != 2:
-        values_in = [*va, *([] if within else vb)]
         tensors = [
             m.check_input(np.asarray(x[:]) if is_lazy(x) else x, lab, dt, dev) for x, lab in zip(values_in, opts.labels)
         ]
         sources = [Source(lab, t, t.shape[0], t.shape[-1], False) for t, lab in zip(tensors, opts.labels)]
     else:
-        sources = [
-            make_source(x, lab, dt, dev, load=not use_stream)
-            for x, lab in zip([*va, *([] if within else vb)], opts.labels)
-        ]
+        sources = [make_source(x, lab, dt, dev, load=not use_stream) for x, lab in zip(values_in, opts.labels)]
     n = check_rows(sources)
     meta["n_stimuli"] = n
     la = len(rows)

@@ -68,7 +68,7 @@ from . import moments
 from .approx import KERNELS
 from .linear_cka import hsic_of_stats
 from .results import ComparisonResult
-from .sources import Source, check_rows, make_source, named
+from .sources import Source, check_rows, make_source, named_sets
 
 METHODS = ("nystrom", "rff")
 
@@ -283,13 +283,9 @@ def sketched_cka(
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
             raise ReprlabError(f"`{name}` must be a positive number; got {v!r}.")
     dt, dev = resolve_dtype(dtype), resolve_device(device)
-    rows, va = named(A, "A")
+    rows, cols, values, labels = named_sets(A, B)
     within = B is None
-    cols, vb = (rows, va) if within else named(B, "B")
-    if not rows or not cols:
-        raise ReprlabError("`A` and `B` must each hold at least one representation.")
-    labels = [f"A[{r!r}]" for r in rows] + ([] if within else [f"B[{c!r}]" for c in cols])
-    sources = [make_source(x, lab, dt, dev, load=False) for x, lab in zip([*va, *([] if within else vb)], labels)]
+    sources = [make_source(x, lab, dt, dev, load=False) for x, lab in zip(values, labels)]
     n = check_rows(sources)
     check_stimuli(n, estimator)
     m = n_components

@@ -33,6 +33,17 @@ def named(reps: Any, arg: str) -> tuple[list[str], list[Any]]:
     )
 
 
+def named_sets(A: Any, B: Any | None) -> tuple[list[str], list[str], list[Any], list[str]]:
+    """The representations of ``A`` and (unless None) ``B``: row names, column names (``A``'s when
+    ``B`` is None), the values (``A``'s, then ``B``'s) and their labels for messages (``A['name']``)."""
+    rows, va = named(A, "A")
+    cols, vb = (rows, []) if B is None else named(B, "B")
+    if not rows or not cols:
+        raise ReprlabError("`A` and `B` must each hold at least one representation (both were given empty or one was).")
+    labels = [f"A[{r!r}]" for r in rows] + ([] if B is None else [f"B[{c!r}]" for c in cols])
+    return rows, cols, [*va, *vb], labels
+
+
 def is_lazy(x: Any) -> bool:
     """True for store values read in chunks (zarr arrays, memmaps, ...), False for in-memory arrays."""
     if isinstance(x, np.memmap):
