@@ -87,33 +87,6 @@ def test_numpy_on_threads_equals_one_call_and_keeps_the_thread_count():
     np.testing.assert_array_equal(got, np.linalg.eigvalsh(P))
 
 
-STREAM_SPECS = [
-    "shape",
-    "shape(alpha=0.5)",
-    "shape(alpha=0)",
-    "shape(alpha=0.5, score=euclidean)",
-    "shape(score=euclidean)",
-    "shape(alpha=0.3, convention=repsim, dim=4)",
-    "shape(group=permutation)",
-    "shape(group=permutation, alpha=0.5, score=euclidean)",
-]
-
-
-@pytest.mark.parametrize("spec", STREAM_SPECS)
-def test_stores_stream_and_equal_pairwise_in_memory(tmp_path, monkeypatch, spec):
-    from reprlab.engine import moments
-
-    A = layers(n=301, widths=(5, 12, 9, 30), offset=30.0)  # first chunk's mean far from the global one
-    B = layers(n=301, widths=(7, 4), seed=3)
-    sa, sb = to_zarr(tmp_path, A, chunk=32), to_zarr(tmp_path, B, chunk=32, name="b.zarr")
-    monkeypatch.setattr(moments, "ACC_BUDGET", 8 * 1000)  # several passes over the stores
-    within = rl.compare_all(sa, None, spec, chunk_rows=32)
-    assert within.meta["path"] == "stream"
-    np.testing.assert_allclose(within.values, pairwise(A, None, spec), rtol=0, atol=1e-10)
-    across = rl.compare_all(sa, sb, spec, chunk_rows=48)
-    np.testing.assert_allclose(across.values, pairwise(A, B, spec), rtol=0, atol=1e-10)
-
-
 @pytest.mark.parametrize("spec", ["shape(alpha=0.5)", "shape(score=euclidean)", "shape(group=permutation)"])
 def test_stream_of_rank_deficient_and_wide_inputs(tmp_path, spec):
     g = np.random.default_rng(5)

@@ -1,4 +1,4 @@
-"""Streaming CCA and linear regression: compare_all over stores equals pairwise rl.compare in memory."""
+"""Streaming CCA, linear regression and shape metrics: compare_all over stores equals pairwise rl.compare in memory."""
 
 from __future__ import annotations
 
@@ -22,6 +22,17 @@ SPECS = [
     "cca(summary=pwcca)",
     "linear_regression",
     "linear_regression(direction=y_to_x)",
+]
+# the shape metric's own rank and error cases are in test_shape_metric.py
+SHAPE_SPECS = [
+    "shape",
+    "shape(alpha=0.5)",
+    "shape(alpha=0)",
+    "shape(alpha=0.5, score=euclidean)",
+    "shape(score=euclidean)",
+    "shape(alpha=0.3, convention=repsim, dim=4)",
+    "shape(group=permutation)",
+    "shape(group=permutation, alpha=0.5, score=euclidean)",
 ]
 
 
@@ -52,7 +63,7 @@ def symmetric(spec: str) -> bool:
     return rl.measures.info(spec).symmetric_for(rl._registry.parse_spec(spec)[1])
 
 
-@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("spec", SPECS + SHAPE_SPECS)
 def test_stores_equal_pairwise_in_memory_within_and_across(tmp_path, monkeypatch, spec):
     A = layers(n=301, widths=(5, 12, 9, 30), offset=30.0)  # first chunk's mean far from the global one
     B = layers(n=301, widths=(7, 4), seed=3)

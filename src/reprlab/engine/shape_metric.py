@@ -35,16 +35,16 @@ from typing import Any
 import torch
 
 from ..measures.shape import (
-    NetrepRescale,
+    ShapePoint,
     ShapeState,
     _null_mask,
     _prepare,
     assignment_inner,
     check_not_zero,
     check_stimuli,
+    group_score,
     nuclear_norms,
     orthogonal_score,
-    score_from_inner,
     warn_if_spanning,
     whitening_weights,
 )
@@ -135,16 +135,10 @@ def all_pairs(
 
 
 @dataclass
-class StreamPoint:
+class StreamPoint(ShapePoint):
     """A representation's whitening from its covariance: ``Xw = Xc T`` (``T`` None: ``Xw = Xc``)."""
 
     T: torch.Tensor | None
-    sq_norm: torch.Tensor
-    rescale: NetrepRescale | None
-    width: int
-
-    def scale(self, width: int) -> torch.Tensor | float:
-        return 1.0 if self.rescale is None else self.rescale.factor(width)
 
 
 def stream_spec(params: dict[str, Any]) -> StreamSpec | None:
@@ -163,17 +157,17 @@ def stream_spec(params: dict[str, Any]) -> StreamSpec | None:
         d = C.shape[0]
         width = d if dim is None else min(d, dim)
         if alpha == 1.0 and width == d:
-            return StreamPoint(None, torch.trace(C), None, width)
+            return StreamPoint(sq_norm=torch.trace(C), rescale=None, width=width, T=None)
         lam, V = torch.linalg.eigh(C)
         lam, V = lam[d - width :], V[:, d - width :]  # the top `width` principal axes
         if alpha == 0.0 and width >= st.n - 1:
             rank = int((~_null_mask(lam, (st.n, width), st.eps)).sum())
             warn_if_spanning(rank, st.n, d, stacklevel=8)
         if alpha == 1.0:
-            return StreamPoint(V, lam.clamp_min(0.0).sum(), None, width)
+            return StreamPoint(sq_norm=lam.clamp_min(0.0).sum(), rescale=None, width=width, T=V)
         w, rescale = whitening_weights(lam, (st.n, width), alpha, convention, st.eps)
         T = V * w if group == "orthogonal" else (V * w) @ V.T
-        return StreamPoint(T, (lam.clamp_min(0.0) * w * w).sum(), rescale, width)
+        return StreamPoint(sq_norm=(lam.clamp_min(0.0) * w * w).sum(), rescale=rescale, width=width, T=T)
 
     def pair(st: PairStats, x: StreamPoint, y: StreamPoint) -> torch.Tensor | float:
         if x is y:
@@ -184,8 +178,6 @@ def stream_spec(params: dict[str, Any]) -> StreamSpec | None:
             inner = nuclear_norms(M[None], torch.sqrt(x.sq_norm * y.sq_norm)[None])[0]
         else:
             inner = assignment_inner(M)
-        width = max(x.width, y.width)
-        cx, cy = x.scale(width), y.scale(width)
-        return score_from_inner(inner * (cx * cy), x.sq_norm * cx**2, y.sq_norm * cy**2, score)
+        return group_score(x, y, inner, score)
 
     return StreamSpec(rep, pair, in_memory=False)

@@ -57,7 +57,7 @@ def _prepare(X: torch.Tensor, *, variant: str, **_: object) -> ShapeState:
         if variant != "size_and_shape":
             check_not_zero(F, f"the {variant} Procrustes distance (it normalises by the Frobenius norm)")
             F = F / torch.linalg.matrix_norm(F)
-    return ShapeState(F, (F * F).sum(), None, F.shape[1])
+    return ShapeState(sq_norm=(F * F).sum(), rescale=None, width=F.shape[1], F=F)
 
 
 _ALL = frozenset({"permutation", "orthogonal", "translation", "isotropic_scaling"})

@@ -118,21 +118,27 @@ class NetrepRescale:
 
 
 @dataclass
-class ShapeState:
-    """A representation mapped to its point: ``F`` with ``F F^T = Xw Xw^T``, and ``|F|_F^2``.
+class ShapePoint:
+    """What the scores need of a representation's point: ``|Xw|_F^2`` (``sq_norm``), netrep's
+    variance-preserving rescaling as a function of the zero-padded width, and the width itself."""
 
-    For the orthogonal group ``F`` may be ``Xw`` in any orthonormal basis (here the eigenbasis of
-    ``Xc^T Xc``, or an n-column basis when d > n); for permutations it is ``Xw`` in the unit basis.
-    ``rescale`` holds netrep's variance-preserving factor as a function of the zero-padded width.
-    """
-
-    F: torch.Tensor
     sq_norm: torch.Tensor
     rescale: NetrepRescale | None
     width: int  # columns after centring and projection, before zero-padding
 
     def scale(self, width: int) -> torch.Tensor | float:
         return 1.0 if self.rescale is None else self.rescale.factor(width)
+
+
+@dataclass
+class ShapeState(ShapePoint):
+    """A representation mapped to its point: ``F`` with ``F F^T = Xw Xw^T``, and ``|F|_F^2``.
+
+    For the orthogonal group ``F`` may be ``Xw`` in any orthonormal basis (here the eigenbasis of
+    ``Xc^T Xc``, or an n-column basis when d > n); for permutations it is ``Xw`` in the unit basis.
+    """
+
+    F: torch.Tensor
 
 
 def _null_mask(lam: torch.Tensor, shape: tuple[int, ...], eps: float | None = None) -> torch.Tensor:
@@ -238,7 +244,7 @@ def _prepare(
     if alpha == 0.0 and Xc.shape[1] >= n - 1:
         warn_if_spanning(int(torch.linalg.matrix_rank(Xc)), n, X.shape[1], stacklevel=5)
     F, rescale = whiten(Xc, alpha, convention, "units" if group == "permutation" else "principal")
-    return ShapeState(F, (F * F).sum(), rescale, Xc.shape[1])
+    return ShapeState(sq_norm=(F * F).sum(), rescale=rescale, width=Xc.shape[1], F=F)
 
 
 def _gram_spectra(M: np.ndarray) -> np.ndarray:
@@ -352,22 +358,26 @@ def score_from_inner(
 
 
 def group_score(
-    X: ShapeState,
-    Y: ShapeState,
+    X: ShapePoint,
+    Y: ShapePoint,
     inner: torch.Tensor,
     score: str,
-    difference: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    difference: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """A pair's score from its aligned inner product ``max_G <Fx G, Fy>``, with netrep's rescaling at the
-    padded width applied (:class:`NetrepRescale`); ``difference(A, B)`` is ``|A G - B|_F`` for the
-    optimal ``G``, used where the closed forms lose accuracy (:func:`score_from_inner`)."""
+    padded width applied (:class:`NetrepRescale`). ``difference(A, B)``, given points with their ``F``
+    (:class:`ShapeState`), is ``|A G - B|_F`` for the optimal ``G``, used where the closed forms lose
+    accuracy (:func:`score_from_inner`); without it the closed forms are used throughout."""
     width = max(X.width, Y.width)  # the narrower is zero-padded to this width
     cx, cy = X.scale(width), Y.scale(width)
+    aligned = None
+    if difference is not None:
+        Fx, Fy = X.F, Y.F  # type: ignore[attr-defined]
 
-    def aligned() -> torch.Tensor:
-        if score == "angular":
-            return difference(X.F / X.sq_norm.sqrt(), Y.F / Y.sq_norm.sqrt())
-        return difference(X.F * cx, Y.F * cy)
+        def aligned() -> torch.Tensor:
+            if score == "angular":
+                return difference(Fx / X.sq_norm.sqrt(), Fy / Y.sq_norm.sqrt())
+            return difference(Fx * cx, Fy * cy)
 
     return score_from_inner(inner * (cx * cy), X.sq_norm * cx**2, Y.sq_norm * cy**2, score, aligned)
 
