@@ -32,6 +32,20 @@ def test_nonfinite(XY, bad, what):
         rl.compare(X, Y, "cka")
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nonfinite_among_huge_values(bad):
+    """The one-pass check (a non-finite sum) must neither miss a bad value next to values whose sum
+    overflows nor reject finite values whose sum overflows."""
+    from reprlab._validation import as_tensor
+
+    X = np.full((8, 3), 3e38, dtype=np.float32)
+    assert torch.isinf(torch.from_numpy(X).sum())
+    assert as_tensor(X, "X").shape == (8, 3)  # finite, though the float32 sum overflows
+    X[5, 1] = bad
+    with pytest.raises(ReprlabError, match=r"`X` contains 1 non-finite values"):
+        as_tensor(X, "X")
+
+
 def test_one_dimensional(XY):
     X, _ = XY
     with pytest.raises(ReprlabError, match=r"`Y` must be a 2-D array .* got shape \(20\)\. Reshape it"):

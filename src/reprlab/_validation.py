@@ -117,7 +117,9 @@ def as_tensor(
     if ndim >= 2 and t.shape[-1] == 0:
         raise ReprlabError(f"`{name}` has no features (shape {_describe_shape(tuple(t.shape))}).")
     t = t.to(device=dev, dtype=dt)
-    if not allow_nonfinite:
+    # A NaN or an infinity makes the sum non-finite, so one read-only pass clears finite data; the
+    # elementwise test runs only when the sum is not finite (a bad value, or an overflowing sum).
+    if not allow_nonfinite and t.numel() and not bool(torch.isfinite(t.sum())):
         finite = torch.isfinite(t)
         if not bool(finite.all()):
             bad = int((~finite).sum())

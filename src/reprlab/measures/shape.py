@@ -174,8 +174,7 @@ def whiten(
     if gram:  # Xw = Xc Z = V diag(w) V^T Xc; in the principal basis V diag(sqrt(lam) w)
         F = V * (lam.clamp_min(0.0).sqrt() * w) if basis == "principal" else (V * w) @ (V.T @ Xc)
     else:
-        XV = Xc @ V
-        F = XV * w if basis == "principal" else (XV * w) @ V.T
+        F = Xc @ (V * w) if basis == "principal" else (Xc @ V * w) @ V.T
     return F, rescale
 
 
@@ -247,10 +246,21 @@ def _prepare(
     return ShapeState(sq_norm=(F * F).sum(), rescale=rescale, width=Xc.shape[1], F=F)
 
 
+#: Matrices per step of :func:`_gram_spectra`.
+SPECTRA_CHUNK = 4
+
+
 def _gram_spectra(M: np.ndarray) -> np.ndarray:
-    """Eigenvalues (ascending) of ``M^T M`` for a batch of float32/float64 ``M`` (B, p, q), p >= q, in float64."""
-    m = M.astype(np.float64, copy=False)
-    return np.linalg.eigvalsh(np.matmul(m.transpose(0, 2, 1), m))
+    """Eigenvalues (ascending) of ``M^T M`` for a batch of float32/float64 ``M`` (B, p, q), p >= q, in float64.
+
+    A few matrices at a time: the float64 copies and Grams of a whole batch (hundreds of MB for W3)
+    are fresh memory whose page faults cost more than the products (W3, 190 matrices of 256 x 256 on
+    two threads: 0.30 s in steps of 4, 0.3 to 0.6 s in one step)."""
+    out = np.empty(M.shape[:1] + M.shape[2:])
+    for s in range(0, len(M), SPECTRA_CHUNK):
+        m = M[s : s + SPECTRA_CHUNK].astype(np.float64, copy=False)
+        out[s : s + SPECTRA_CHUNK] = np.linalg.eigvalsh(np.matmul(m.transpose(0, 2, 1), m))
+    return out
 
 
 def nuclear_norms(M: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:
