@@ -39,11 +39,11 @@ def test_nonfinite_among_huge_values(bad):
     from reprlab._validation import as_tensor
 
     X = np.full((8, 3), 3e38, dtype=np.float32)
-    assert torch.isinf(torch.from_numpy(X).sum())
-    assert as_tensor(X, "X").shape == (8, 3)  # finite, though the float32 sum overflows
+    t = as_tensor(X, "X", dtype=torch.float32)  # finite, though its float32 sum overflows
+    assert t.dtype == torch.float32 and torch.isinf(t.sum())
     X[5, 1] = bad
     with pytest.raises(ReprlabError, match=r"`X` contains 1 non-finite values"):
-        as_tensor(X, "X")
+        as_tensor(X, "X", dtype=torch.float32)
 
 
 def test_one_dimensional(XY):
