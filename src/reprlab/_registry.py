@@ -228,9 +228,9 @@ def register(
     *,
     family: str,
     params: Mapping[str, Param],
-    larger_is_similar: bool,
-    is_metric: bool,
-    symmetric: bool,
+    larger_is_similar: bool | None = None,
+    is_metric: bool | None = None,
+    symmetric: bool | None = None,
     invariances: set[str] | frozenset[str],
     range: tuple[float, float],  # noqa: A002 - the MeasureInfo field name
     references: tuple[str, ...],
@@ -254,6 +254,10 @@ def register(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
+    if kind == "describe":  # one representation: nothing is compared, so none of the three applies
+        larger_is_similar = is_metric = symmetric = False
+    elif None in (larger_is_similar, is_metric, symmetric):
+        raise ValueError(f"compare measure {name!r} must declare larger_is_similar, is_metric and symmetric")
     bad = set(invariances) - INVARIANCES
     for v in variants:
         bad |= set(v.invariances) - INVARIANCES

@@ -183,3 +183,15 @@ def test_registry_is_complete_and_consistent():
             if case.is_metric:
                 assert info.symmetric_for(case.params), f"{info.name} {case.params}: a metric must be symmetric"
                 assert not case.larger_is_similar, f"{info.name} {case.params}: a metric is a distance"
+
+
+def test_compare_declarations_are_required_and_describe_ones_implied():
+    """A compare measure must say whether larger is more similar, whether it is a metric and whether it
+    is symmetric; a describe measure compares nothing, so register fills all three with False."""
+    fields = {"family": "_test", "params": {}, "invariances": set(), "range": (0.0, 1.0), "references": ("t",)}
+    with pytest.raises(ValueError, match="'_undeclared' must declare larger_is_similar, is_metric and symmetric"):
+        _registry.register("_undeclared", larger_is_similar=True, **fields)(lambda X, Y: 0.0)
+    assert "_undeclared" not in {i.name for i in rl.measures.available()}
+    for info in rl.measures.available():
+        if info.kind == "describe":
+            assert (info.larger_is_similar, info.is_metric, info.symmetric) == (False, False, False), info.name

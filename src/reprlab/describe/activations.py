@@ -37,9 +37,6 @@ def _unit(v: object) -> str | None:
     return None if ok else "must be a number in (0, 1]"
 
 
-COMMON = {"larger_is_similar": False, "is_metric": False, "symmetric": False}
-
-
 @register(
     "sparsity",
     kind="describe",
@@ -52,7 +49,6 @@ COMMON = {"larger_is_similar": False, "is_metric": False, "symmetric": False}
     range=(0.0, 1.0),
     references=("Hoyer (2004) Non-negative matrix factorization with sparseness constraints, JMLR 5 (context)",),
     summary="Fraction of (near-)zero activations and the share of mass in the top units",
-    **COMMON,
 )
 def sparsity(X: torch.Tensor, *, threshold: float = 0.0, top_fraction: float = 0.01) -> dict:
     """``{"fraction_zero", "top_mass", "n_top_units", "threshold"}`` (module docstring)."""
@@ -76,7 +72,6 @@ def sparsity(X: torch.Tensor, *, threshold: float = 0.0, top_fraction: float = 0
     range=(0.0, 1.0),
     references=("Lu, Shin, Su & Karniadakis (2020) Dying ReLU and initialization, Commun. Comput. Phys. 28",),
     summary="Units that never exceed a threshold in magnitude (dead ReLUs)",
-    **COMMON,
 )
 def dead_units(X: torch.Tensor, *, threshold: float = 0.0) -> dict:
     """``{"count", "fraction", "indices"}`` of units (columns) with ``|x| <= threshold`` on every row."""
@@ -103,7 +98,6 @@ def dead_units(X: torch.Tensor, *, threshold: float = 0.0) -> dict:
     range=(0.0, 1.0),
     references=("Sun, Chen, Kolter & Liu (2024) Massive activations in large language models, COLM",),
     summary="Activations far above the median magnitude, with the units they occur in",
-    **COMMON,
 )
 def massive_activations(
     X: torch.Tensor, *, ratio: float = 100.0, min_value: float = 0.0, top: int = 10, nonzero: bool = False
@@ -163,7 +157,6 @@ def _unit_rows(X: torch.Tensor, what: str) -> torch.Tensor:
         "matches: the definition (mean cosine over ordered pairs of distinct rows)",
     ),
     summary="Anisotropy: the mean cosine similarity between distinct rows",
-    **COMMON,
 )
 def anisotropy(X: torch.Tensor) -> torch.Tensor:
     """Mean of ``cos(x_i, x_j)`` over ordered pairs ``i != j``: ``(|sum u_i|^2 - n) / (n (n - 1))``."""
@@ -199,7 +192,6 @@ def _pair_sq_dists_blocks(U: torch.Tensor, block: int = 2048):
         ),
     ),
     summary="Wang-Isola uniformity: log mean exp(-t |u_i - u_j|^2) over pairs (lower: more uniform)",
-    **COMMON,
 )
 def uniformity(X: torch.Tensor, *, t: float = 2.0, normalize: bool = True) -> torch.Tensor:
     """``log( 2 / (n (n-1)) sum_{i<j} exp(-t |u_i - u_j|^2) )``, computed blockwise with log-sum-exp."""
@@ -254,7 +246,6 @@ def _positive_pairs(labels: Any, pairs: Any, n: int) -> tuple[torch.Tensor, torc
     range=(0.0, 4.0),
     references=("Wang & Isola (2020) ICML (L_align = E_{positive pairs} |f(x) - f(y)|^alpha)",),
     summary="Wang-Isola alignment: mean |u_i - u_j|^alpha over positive pairs (lower: better aligned)",
-    **COMMON,
 )
 def alignment(
     X: torch.Tensor, *, labels: Any = None, pairs: Any = None, alpha: float = 2.0, normalize: bool = True
@@ -294,7 +285,6 @@ CODING = {
         ),
     ),
     summary="Coding rate R(Z) = 1/2 logdet(I + d/(n eps^2) Z^T Z) (nats)",
-    **COMMON,
 )
 def coding_rate(X: torch.Tensor, *, eps2: float = 0.5, normalize: bool = False) -> torch.Tensor:
     """``R(Z, eps) = 1/2 logdet(I + d / (n eps^2) Z^T Z)`` for ``Z = X`` (rows normalised with
@@ -312,7 +302,6 @@ def coding_rate(X: torch.Tensor, *, eps2: float = 0.5, normalize: bool = False) 
     range=(-math.inf, math.inf),
     references=("Yu et al. (2020) NeurIPS, Delta R = R(Z) - R_c(Z, Pi) (eqs. 4, 5, 8)",),
     summary="MCR^2 rate reduction: coding rate of the whole minus the class-weighted rates of the classes",
-    **COMMON,
 )
 def rate_reduction(X: torch.Tensor, *, labels: Any = None, eps2: float = 0.5, normalize: bool = False) -> torch.Tensor:
     """``Delta R = R(Z) - sum_j (n_j / 2n) logdet(I + d / (n_j eps^2) Z_j^T Z_j)``."""

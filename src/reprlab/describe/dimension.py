@@ -84,9 +84,6 @@ def _duplicates(zero: torch.Tensor, what: str, needs: str, drop_allowed: bool) -
         "fit": Param("linear", choices=("linear", "mle"), doc="regression through the origin or censored MLE"),
         "duplicates": Param("raise", choices=("raise", "drop"), doc="points with a zero r1: raise, or leave out"),
     },
-    larger_is_similar=False,
-    is_metric=False,
-    symmetric=False,
     invariances=DISTANCE_INVARIANCES,
     range=(0.0, math.inf),
     references=(
@@ -152,9 +149,6 @@ def _combine(pw: torch.Tensor, comb: str) -> torch.Tensor:
         "comb": Param("mle", choices=("mle", "mean", "median"), doc="pooling: MacKay-Ghahramani, mean, median"),
         "unbiased": Param(False, choices=(False, True), doc="k-2 instead of k-1 in the numerator"),
     },
-    larger_is_similar=False,
-    is_metric=False,
-    symmetric=False,
     invariances=DISTANCE_INVARIANCES,
     range=(0.0, math.inf),
     references=(
@@ -188,9 +182,6 @@ def mle(X: torch.Tensor, *, k: int = 20, comb: str = "mle", unbiased: bool = Fal
         "n2": Param(2, check=int_at_least(2), doc="order of the farther neighbour (> n1)"),
         "duplicates": Param("raise", choices=("raise", "drop"), doc="points with r_n1 = 0: raise, or leave out"),
     },
-    larger_is_similar=False,
-    is_metric=False,
-    symmetric=False,
     invariances=DISTANCE_INVARIANCES,
     range=(0.0, math.inf),
     references=(
@@ -252,9 +243,6 @@ def _mada_pointwise(dist: torch.Tensor) -> torch.Tensor:
     kind="describe",
     family="intrinsic_dimension",
     params={"k": Param(100, check=int_at_least(2), doc="number of nearest neighbours")},
-    larger_is_similar=False,
-    is_metric=False,
-    symmetric=False,
     invariances=DISTANCE_INVARIANCES,
     range=(0.0, math.inf),
     references=(
@@ -277,9 +265,6 @@ def mom(X: torch.Tensor, *, k: int = 100) -> torch.Tensor:
     kind="describe",
     family="intrinsic_dimension",
     params={"k": Param(20, check=int_at_least(2), doc="number of nearest neighbours")},
-    larger_is_similar=False,
-    is_metric=False,
-    symmetric=False,
     invariances=DISTANCE_INVARIANCES,
     range=(0.0, math.inf),
     references=(
@@ -365,9 +350,6 @@ def _tle_pointwise(X: torch.Tensor, dist: torch.Tensor, idx: torch.Tensor, eps: 
             doc="absolute distance below which neighbour distances count as ties (scikit-dimension TLE)",
         ),
     },
-    larger_is_similar=False,
-    is_metric=False,
-    symmetric=False,
     invariances=DISTANCE_INVARIANCES - {"isotropic_scaling"},
     range=(0.0, math.inf),
     references=(
@@ -407,9 +389,6 @@ def tle(X: torch.Tensor, *, k: int = 20, eps: float = 1e-4) -> torch.Tensor:
         "D": Param(10, check=int_at_least(1), doc="largest dimension considered"),
         "ver": Param("MLk", choices=("MLk", "MLi"), doc="continuous (MLk) or integer (MLi) maximiser"),
     },
-    larger_is_similar=False,
-    is_metric=False,
-    symmetric=False,
     invariances=DISTANCE_INVARIANCES,
     range=(0.0, math.inf),
     references=(
@@ -468,9 +447,6 @@ def mind_ml(X: torch.Tensor, *, k: int = 20, D: int = 10, ver: str = "MLk") -> f
         "k1": Param(10, check=int_at_least(1), doc="neighbour order of the smaller scale"),
         "k2": Param(20, check=int_at_least(2), doc="neighbour order of the larger scale"),
     },
-    larger_is_similar=False,
-    is_metric=False,
-    symmetric=False,
     invariances=DISTANCE_INVARIANCES,
     range=(0.0, math.inf),
     references=(
@@ -510,9 +486,6 @@ def corrint(X: torch.Tensor, *, k1: int = 10, k2: int = 20) -> torch.Tensor:
         "unbiased": Param(False, choices=(False, True), doc="mle: k-2 instead of k-1"),
         "ver": Param("FO", doc="lpca: the lPCA version applied to each neighbourhood (see 'lpca')"),
     },
-    larger_is_similar=False,
-    is_metric=False,
-    symmetric=False,
     invariances=DISTANCE_INVARIANCES,
     range=(0.0, math.inf),
     references=(

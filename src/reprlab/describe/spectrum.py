@@ -309,9 +309,6 @@ def lpca_rule(lam: np.ndarray, n: int, d: int, ver: str, params: dict) -> float:
         "noise_var": Param(None, check=positive, doc="MP/GD/KN/denoised: known noise variance (None: estimate)"),
         "random_state": Param(0, types=(int,), doc="scRMT: seed of the permutation null"),
     },
-    larger_is_similar=False,
-    is_metric=False,
-    symmetric=False,
     invariances=SPECTRAL_INVARIANCES,
     range=(0.0, math.inf),
     references=(
@@ -371,9 +368,6 @@ def _nonzero(lam: torch.Tensor, what: str) -> torch.Tensor:
     kind="describe",
     family="intrinsic_dimension",
     params={},
-    larger_is_similar=False,
-    is_metric=False,
-    symmetric=False,
     invariances=SPECTRAL_INVARIANCES,
     range=(1.0, math.inf),
     references=(
@@ -409,9 +403,6 @@ def _entropy_rank(s: torch.Tensor, eps: float) -> torch.Tensor:
     kind="describe",
     family="intrinsic_dimension",
     params={"center": Param(False, choices=(False, True), doc="centre the columns first")},
-    larger_is_similar=False,
-    is_metric=False,
-    symmetric=False,
     invariances={"permutation", "orthogonal", "isotropic_scaling"},
     range=(1.0, math.inf),
     references=(
@@ -439,9 +430,6 @@ def effective_rank(X: torch.Tensor, *, center: bool = False) -> torch.Tensor:
             doc="added to each normalised singular value before the entropy (Garrido et al. 2023)",
         )
     },
-    larger_is_similar=False,
-    is_metric=False,
-    symmetric=False,
     invariances={"permutation", "orthogonal", "isotropic_scaling"},
     range=(1.0, math.inf),
     references=(
@@ -492,9 +480,6 @@ def _power_law(lam: torch.Tensor, start: int, stop: int | None) -> torch.Tensor:
             doc="last eigenvalue rank in the fit; None: every eigenvalue above numerical zero",
         ),
     },
-    larger_is_similar=False,
-    is_metric=False,
-    symmetric=False,
     invariances=SPECTRAL_INVARIANCES,
     range=(-math.inf, math.inf),
     references=(
@@ -521,9 +506,6 @@ def alpha_req(X: torch.Tensor, *, start: int = 1, stop: int | None = None) -> to
     kind="describe",
     family="intrinsic_dimension",
     params={},
-    larger_is_similar=False,
-    is_metric=False,
-    symmetric=False,
     invariances=SPECTRAL_INVARIANCES,
     range=(0.0, math.inf),
     references=("Stringer et al. (2019) Nature 571; Agrawal et al. (2022) NeurIPS",),
