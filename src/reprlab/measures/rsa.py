@@ -822,6 +822,10 @@ def _prepare(
     return state
 
 
+#: Invariances of RSA on Euclidean-type RDMs (distances do not change under rotations or shifts).
+_EUCLIDEAN_RDM = frozenset({"permutation", "orthogonal", "isotropic_scaling", "translation"})
+
+
 @register(
     "rsa",
     family="rsa",
@@ -851,7 +855,7 @@ def _prepare(
             {"rdm": "euclidean"},
             True,
             False,
-            frozenset({"permutation", "orthogonal", "isotropic_scaling", "translation"}),
+            _EUCLIDEAN_RDM,
             (-1.0, 1.0),
             "Euclidean RDMs do not change under rotations or shifts of the features",
         ),
@@ -859,21 +863,21 @@ def _prepare(
             {"rdm": "sqeuclidean", "compare": "kendall_tau_a"},
             True,
             False,
-            frozenset({"permutation", "orthogonal", "isotropic_scaling", "translation"}),
+            _EUCLIDEAN_RDM,
             (-1.0, 1.0),
         ),
         Variant(
             {"rdm": "sqeuclidean", "compare": "whitened_pearson"},
             True,
             False,
-            frozenset({"permutation", "orthogonal", "isotropic_scaling", "translation"}),
+            _EUCLIDEAN_RDM,
             (-1.0, 1.0),
         ),
         Variant(
             {"rdm": "sqeuclidean", "compare": "bures"},
             True,
             False,
-            frozenset({"permutation", "orthogonal", "isotropic_scaling", "translation"}),
+            _EUCLIDEAN_RDM,
             (0.0, 1.0),
             "Bures fidelity of the centred Gram matrices (equals the Procrustes similarity)",
         ),
@@ -881,7 +885,7 @@ def _prepare(
             {"rdm": "euclidean", "compare": "pearson", "transform": "geodesic"},
             True,
             False,
-            frozenset({"permutation", "orthogonal", "isotropic_scaling", "translation"}),
+            _EUCLIDEAN_RDM,
             (-1.0, 1.0),
         ),
     ),
