@@ -164,7 +164,7 @@ def _stream_local(
     meta: dict[str, Any],
 ) -> np.ndarray:
     n = sources[0].n
-    chunk = opts.chunk_rows or moments.default_chunk_rows(sources, opts.dtype.itemsize, n)
+    chunk = moments.chunk_rows(sources, opts)
     meta["chunk_rows"] = chunk
     shifts = moments.shifts_for(sources, opts, chunk)
 

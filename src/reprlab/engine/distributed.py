@@ -72,7 +72,7 @@ def dask_stream(
     import dask
 
     n = sources[0].n
-    chunk = opts.chunk_rows or moments.default_chunk_rows(sources, opts.dtype.itemsize, n)
+    chunk = moments.chunk_rows(sources, opts)
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     per_task = max(chunk, -(-n // (2 * workers)))
     per_task = -(-per_task // chunk) * chunk  # whole chunks per task

@@ -170,10 +170,14 @@ def make_plan(widths_a: list[int], widths_b: list[int] | None, itemsize: int, bu
     return Plan(widths, passes)
 
 
-def default_chunk_rows(sources: list[Source], itemsize: int, n: int) -> int:
-    """Rows per chunk: about CHUNK_BYTES of centred data, a multiple of a store's row chunking."""
+def chunk_rows(sources: list[Source], opts: Options) -> int:
+    """Rows per chunk: ``opts.chunk_rows`` when set, else about CHUNK_BYTES of centred data, a
+    multiple of a store's row chunking."""
+    n = sources[0].n
+    if opts.chunk_rows:
+        return opts.chunk_rows
     width = sum(s.d for s in sources)
-    rows = max(256, CHUNK_BYTES // max(1, width * itemsize))
+    rows = max(256, CHUNK_BYTES // max(1, width * opts.dtype.itemsize))
     store_chunk = max((int(s.data.chunks[0]) for s in sources if s.lazy and hasattr(s.data, "chunks")), default=1)
     if store_chunk > 1:
         rows = max(store_chunk, rows // store_chunk * store_chunk)

@@ -156,7 +156,7 @@ def _hsic_all(fsources: list[Source], estimator: str, opts: moments.Options) -> 
         row_norms=estimator != "biased",
     )
     n = fsources[0].n
-    chunk = opts.chunk_rows or moments.default_chunk_rows(fsources, opts.dtype.itemsize, n)
+    chunk = moments.chunk_rows(fsources, opts)
     # The shifts only condition the sums (the centring is exact), so a few rows' mean will do; the
     # engine's default (a whole chunk) would compute the features of that chunk twice.
     shifts = [f.read(0, min(n, 256), opts.dtype, opts.device).mean(0) for f in fsources]
