@@ -34,6 +34,7 @@ tables are the per-representation work (``prepare``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -189,12 +190,56 @@ def _matches(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a[:, :, None] == b[:, None, :]
 
 
-def _shared_counts(a: KNNState, b: KNNState) -> torch.Tensor:
-    n, k = a.idx.shape
-    out = []
-    for r0, r1 in _row_chunks(n, k):
-        out.append(_matches(a.idx[r0:r1], b.idx[r0:r1]).sum(dim=(1, 2)))
-    return torch.cat(out)
+def _credits(X: KNNState, Y: KNNState, weigh: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """``w[i, p]``: the part of row i's score credited to its p-th X-neighbour ``X.idx[i, p]`` (0 unless
+    that neighbour is shared), from ``weigh(E)`` on the rows' match tensors ``E`` (:func:`_matches`).
+    A row's score is ``w[i].sum()`` and the measure their mean."""
+    n, k = X.idx.shape
+    return torch.cat([weigh(_matches(X.idx[r0:r1], Y.idx[r0:r1])) for r0, r1 in _row_chunks(n, k)])
+
+
+def _mutual_weights(k: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda E: E.any(dim=2).to(torch.float64) / k
+
+
+def _jaccard_weights(k: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    def weigh(E: torch.Tensor) -> torch.Tensor:  # m shared of k: m / (2k - m), 1 / (2k - m) each
+        shared = E.any(dim=2).to(torch.float64)
+        return shared / (2 * k - shared.sum(1, keepdim=True))
+
+    return weigh
+
+
+def _rank_weights(k: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    r = torch.arange(1, k + 1, dtype=torch.float64)
+    W = 2.0 / ((1.0 + (r[:, None] - r[None, :]).abs()) * (r[:, None] + r[None, :]))
+    harmonic = torch.cat([torch.ones(1, dtype=torch.float64), torch.cumsum(1.0 / r, 0)])  # H(0) -> 1: 0 / 1
+
+    def weigh(E: torch.Tensor) -> torch.Tensor:
+        m = E.sum(dim=(1, 2))
+        return (E * W.to(E.device)).sum(2) / harmonic.to(E.device)[m][:, None]
+
+    return weigh
+
+
+def _influence(weights: Callable[[int], Callable[[torch.Tensor], torch.Tensor]]) -> Callable[..., torch.Tensor]:
+    """The bootstrap hook ``influence(X, Y, **params)`` (:mod:`reprlab.stats.resampling`, linearised rule).
+
+    The measure is a mean of row scores, ``v = 1/n sum_i sum_j w_ij`` with ``w_ij`` stimulus j's credit
+    in row i (:func:`_credits`): a V-statistic of degree 2 in the stimuli. Holding the neighbour lists
+    fixed, its first-order influence (Hoeffding projection) of stimulus i is
+    ``psi_i = s_i + c_i - 2 v``, the row's own score ``s_i = sum_j w_ij`` plus its credit in the other
+    rows ``c_i = sum_j w_ji``, minus twice the value; ``sum_i psi_i = 0``. Efron & Tibshirani (1993),
+    ch. 21 (the linear bootstrap); the rule and its calibration are in docs/stats.md.
+    """
+
+    def influence(X: KNNState, Y: KNNState, *, k: int, **_: object) -> torch.Tensor:
+        w = _credits(X, Y, weights(k))
+        s = w.sum(1)
+        c = torch.zeros_like(s).index_add_(0, X.idx.reshape(-1), w.reshape(-1))
+        return s + c - 2.0 * s.mean()
+
+    return influence
 
 
 _KNN_REFS_PLATONIC = "Huh, Cheung, Wang & Isola (2024) The Platonic Representation Hypothesis, ICML"
@@ -237,6 +282,7 @@ KNN_PARAMS = {"k": _k_param(), "neighbors": _neighbors_param()}
     summary="Mutual k-NN alignment: mean fraction of shared nearest neighbours, |N_X(i) & N_Y(i)| / k",
     variants=_variants((0.0, 1.0)),
     prepare=_prepare_lists,
+    extras={"influence": _influence(_mutual_weights)},
 )
 def mutual_knn(X: KNNState, Y: KNNState, *, k: int = 10, neighbors: str = "cosine") -> torch.Tensor:
     """Mutual k-NN alignment: ``mean_i |N_X(i) & N_Y(i)| / k`` (Huh et al. 2024).
@@ -255,8 +301,7 @@ def mutual_knn(X: KNNState, Y: KNNState, *, k: int = 10, neighbors: str = "cosin
     -------
     float in [0, 1]; 1 when every stimulus has the same k neighbours in both.
     """
-    counts = _shared_counts(X, Y)
-    return counts.to(torch.float64).mean() / k
+    return _credits(X, Y, _mutual_weights(k)).sum(1).mean()
 
 
 @register(
@@ -276,6 +321,7 @@ def mutual_knn(X: KNNState, Y: KNNState, *, k: int = 10, neighbors: str = "cosin
     summary="Jaccard similarity of the k-NN sets: mean |N_X(i) & N_Y(i)| / |N_X(i) | N_Y(i)|",
     variants=_variants((0.0, 1.0)),
     prepare=_prepare_lists,
+    extras={"influence": _influence(_jaccard_weights)},
 )
 def jaccard_knn(X: KNNState, Y: KNNState, *, k: int = 10, neighbors: str = "cosine") -> torch.Tensor:
     """k-NN Jaccard similarity: ``mean_i |N_X(i) & N_Y(i)| / |N_X(i) | N_Y(i)|``.
@@ -283,8 +329,7 @@ def jaccard_knn(X: KNNState, Y: KNNState, *, k: int = 10, neighbors: str = "cosi
     With m shared neighbours of k, the row's value is ``m / (2k - m)``. ReSi's ``JaccardSimilarity``
     with its default cosine neighbours is ``neighbors="cosine"``. Parameters as :func:`mutual_knn`.
     """
-    m = _shared_counts(X, Y).to(torch.float64)
-    return (m / (2 * k - m)).mean()
+    return _credits(X, Y, _jaccard_weights(k)).sum(1).mean()
 
 
 @register(
@@ -336,6 +381,7 @@ def cycle_knn(X: KNNState, Y: KNNState, *, k: int = 10, neighbors: str = "cosine
     summary="Rank similarity of the k-NN lists: shared neighbours weighted by how close their ranks are",
     variants=_variants((0.0, 1.0)),
     prepare=_prepare_lists,
+    extras={"influence": _influence(_rank_weights)},
 )
 def rank_knn(X: KNNState, Y: KNNState, *, k: int = 10, neighbors: str = "cosine") -> torch.Tensor:
     """Rank similarity (Wang et al. 2020) of the ordered k-NN lists, averaged over stimuli.
@@ -344,17 +390,7 @@ def rank_knn(X: KNNState, Y: KNNState, *, k: int = 10, neighbors: str = "cosine"
     (1 = nearest): ``sum_{j in J} 2 / ((1 + |r_X(j) - r_Y(j)|)(r_X(j) + r_Y(j))) / sum_{l=1}^{|J|} 1/l``,
     and 0 when ``J`` is empty. Identical lists give 1. Parameters as :func:`mutual_knn`.
     """
-    n = X.idx.shape[0]
-    r = torch.arange(1, k + 1, dtype=torch.float64, device=X.idx.device)
-    W = 2.0 / ((1.0 + (r[:, None] - r[None, :]).abs()) * (r[:, None] + r[None, :]))
-    harmonic = torch.cat([torch.zeros(1, dtype=torch.float64, device=r.device), torch.cumsum(1.0 / r, 0)])
-    out = []
-    for r0, r1 in _row_chunks(n, k):
-        E = _matches(X.idx[r0:r1], Y.idx[r0:r1])
-        m = E.sum(dim=(1, 2))
-        s = (E * W).sum(dim=(1, 2))
-        out.append(torch.where(m > 0, s / harmonic[m].clamp_min(1.0), torch.zeros_like(s)))
-    return torch.cat(out).mean()
+    return _credits(X, Y, _rank_weights(k)).sum(1).mean()
 
 
 def _union_distances(S: KNNState, cand: torch.Tensor, r0: int, neighbors: str) -> torch.Tensor:

@@ -1,8 +1,9 @@
 """Bootstrap confidence intervals over stimuli, for any compare measure in the registry.
 
 A bootstrap resample draws n stimuli with replacement from the n stimuli; the rows of ``X`` and ``Y``
-are drawn together (they are the same stimuli). The measure is recomputed on every resample under
-the rule in :mod:`reprlab.stats.resampling` (rows, or distinct pairs for RDM-based measures). Intervals:
+are drawn together (they are the same stimuli). The measure is evaluated on every resample under
+the rule in :mod:`reprlab.stats.resampling` (rows; distinct pairs for RDM-based measures; linearised
+for neighbourhood measures). Intervals:
 
 * ``percentile``: the ``(1 - ci)/2`` and ``(1 + ci)/2`` quantiles of the bootstrap values.
 * ``bca`` (bias-corrected and accelerated, Efron 1987): the quantiles ``Phi(z0 + (z0 + z) / (1 - a
@@ -103,8 +104,8 @@ def run_bootstrap(
 class BootstrapResult:
     """A value with its bootstrap interval over stimuli.
 
-    ``samples`` holds the ``n`` bootstrap values; ``rule`` says how resamples were evaluated (``rows``
-    or ``distinct_pairs``, see :mod:`reprlab.stats.resampling`).
+    ``samples`` holds the ``n`` bootstrap values; ``rule`` says how resamples were evaluated (``rows``,
+    ``distinct_pairs`` or ``linearised``, see :mod:`reprlab.stats.resampling`).
     """
 
     value: float
@@ -196,6 +197,7 @@ def bootstrap(
     FX, FY = ev.full(TX), ev.full(TY)
     units = ev.units(FX)
     _check_units(units)
+    ev.warn_if_biased(stacklevel=2)
 
     def value_on(ix: np.ndarray) -> float:
         t = torch.from_numpy(ix).to(FX.device)
@@ -417,23 +419,15 @@ def paired_sweep(
     FT = ev.full(T)
     FA = [ev.full(t) for t in As]
     FB_unique = {id(t): ev.full(t) for t in bs}
-    FB = [FB_unique[id(t)] for t in bs]
     units = ev.units(FT)
     _check_units(units)
+    ev.warn_if_biased(stacklevel=2)
     sign = 1.0 if ev.larger_is_similar else -1.0
 
     def value_on(ix: np.ndarray) -> np.ndarray:
-        t = torch.from_numpy(ix).to(FT.device)
-        pos = ev.positions(t)
-        st = ev.sample(FT, t, pos)
-        cache: dict[int, float] = {}
-        out = np.empty((len(names), 2))
-        for i, (fa, fb) in enumerate(zip(FA, FB)):
-            out[i, 0] = ev.value(ev.sample(fa, t, pos), st)
-            if id(fb) not in cache:
-                cache[id(fb)] = ev.value(ev.sample(fb, t, pos), st)
-            out[i, 1] = cache[id(fb)]
-        return out
+        vals = ev.on_all([*FA, *FB_unique.values()], [FT], torch.from_numpy(ix).to(FT.device))[:, 0]
+        of_b = dict(zip(FB_unique, vals[len(FA) :]))
+        return np.stack([vals[: len(FA)], [of_b[id(t)] for t in bs]], axis=1)
 
     value, samples, jack = run_bootstrap(
         guarded(value_on, ev.spec, "bootstrap resample", units), units, n=n, rng=rng, jackknife=method == "bca"

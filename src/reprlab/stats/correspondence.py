@@ -119,13 +119,10 @@ def layer_correspondence(
     FB = _load_all(ev, nb, xb, "layers_b", rows)
     units = ev.units(FA[0])
     _check_units(units, "The layers")
+    ev.warn_if_biased(stacklevel=2)
 
     def value_on(ix: np.ndarray) -> np.ndarray:
-        t = torch.from_numpy(ix).to(FA[0].device)
-        pos = ev.positions(t)
-        sa = [ev.sample(f, t, pos) for f in FA]
-        sb = [ev.sample(f, t, pos) for f in FB]
-        return np.array([[ev.value(a, b) for b in sb] for a in sa])
+        return ev.on_all(FA, FB, torch.from_numpy(ix).to(FA[0].device))
 
     values, samples, _ = run_bootstrap(
         guarded(value_on, ev.spec, "bootstrap resample", units), units, n=n, rng=rng, jackknife=False

@@ -30,12 +30,28 @@ On a resample ``ix`` the matrices are computed once on all stimuli and the entri
 are dropped, every other pair counts as often as it was drawn. This is rsatoolbox's rule
 (``RDMs.subsample_pattern`` marks the self-pairs NaN and the comparison skips them). A permutation
 ``ix = perm`` of one side has no repeats and compares all pairs.
+
+**Linearised** (neighbourhood measures that are a mean of row scores, such as ``mutual_knn``). Under
+the rows rule the copies of a drawn stimulus would be each other's nearest neighbours in both
+representations; dropping the copies instead shrinks the set of candidate neighbours. Such measures
+declare
+
+``influence(PX, PY, **params) -> (n,) tensor``
+    The first-order influence ``psi_i`` of each stimulus on the value of the prepared full-sample
+    representations (the measure's Hoeffding projection with the neighbour lists held fixed),
+    summing to 0.
+
+and a bootstrap resample ``ix`` is worth ``v + mean(psi[ix])`` with ``v`` the full-sample value (the
+linear bootstrap, Efron & Tibshirani 1993, ch. 21); ``v`` and ``psi`` are computed once per pair of
+representations. Only resamples with repeats use it: permutations (no repeats) recompute the measure on
+the permuted rows. docs/stats.md has the calibration that chose this rule.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,6 +62,7 @@ from ..errors import ReprlabError, ReprlabTypeError
 
 PAIR_MATRIX = "pair_matrix"
 COMPARE_PAIRS = "compare_pairs"
+INFLUENCE = "influence"
 
 #: The fewest stimuli a bootstrap accepts: with fewer, many resamples hold only one or two distinct
 #: stimuli (a resample of 4 repeats one stimulus 4 times with probability 1/64).
@@ -137,6 +154,10 @@ class Evaluator:
     spec: str
     dtype: Any = None
     device: Any = None
+    #: (id(FX), id(FY)) -> (FX, FY, value, psi) for the linearised rule; holding FX and FY keeps the ids unique.
+    _influence: dict[tuple[int, int], tuple[Any, Any, float, torch.Tensor]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def resolve(cls, measure: str, params: Mapping[str, Any], dtype: Any = None, device: Any = None) -> Evaluator:
@@ -161,12 +182,32 @@ class Evaluator:
         return PAIR_MATRIX in self.measure.extras and COMPARE_PAIRS in self.measure.extras
 
     @property
+    def linearised(self) -> bool:
+        """True when bootstrap resamples use the measure's ``influence`` hook (and it has no pair hooks)."""
+        return not self.pairwise and INFLUENCE in self.measure.extras
+
+    @property
     def rule(self) -> str:
-        return "distinct_pairs" if self.pairwise else "rows"
+        """How bootstrap resamples are evaluated: ``rows``, ``distinct_pairs`` or ``linearised``."""
+        return "distinct_pairs" if self.pairwise else "linearised" if self.linearised else "rows"
 
     @property
     def larger_is_similar(self) -> bool:
         return larger_is_similar(self.measure.info, self.params)
+
+    def warn_if_biased(self, stacklevel: int) -> None:
+        """Warn before bootstrapping a neighbourhood measure that only has the rows rule: the copies of a
+        drawn stimulus are each other's nearest neighbours, which biases its values upwards."""
+        if self.rule == "rows" and self.measure.info.family == "knn":
+            warnings.warn(
+                f"The bootstrap of {self.spec} evaluates each resample on its rows, where the copies of a drawn "
+                "stimulus are each other's nearest neighbours in both representations: the bootstrap values are "
+                "biased upwards and the interval with them (docs/stats.md). For a p-value use "
+                "rl.stats.permutation_test; for an interval, mutual_knn, jaccard_knn or rank_knn (linearised "
+                "bootstrap).",
+                UserWarning,
+                stacklevel=stacklevel + 1,
+            )
 
     def load(self, X: Any, name: str) -> torch.Tensor:
         """Check one input as the measure does."""
@@ -208,9 +249,37 @@ class Evaluator:
         return to_float(v, self.spec)
 
     def on(self, FX: torch.Tensor, FY: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor | None = None) -> float:
-        """The measure with X's units ``ix`` against Y's units ``iy`` (default ``ix``)."""
+        """The measure with X's units ``ix`` against Y's units ``iy`` (default ``ix``: a resample of
+        both, which the linearised rule evaluates from the influence values)."""
+        if iy is None and self.linearised:
+            return self._linear(FX, FY, ix)
         pos = self.positions(ix)
         return self.value(self.sample(FX, ix, pos), self.sample(FY, ix if iy is None else iy, pos))
+
+    def on_all(self, FA: list[torch.Tensor], FB: list[torch.Tensor], ix: torch.Tensor) -> np.ndarray:
+        """The measure of every ``FA[a]`` against every ``FB[b]`` on one resample ``ix`` of both, each
+        representation prepared once (a (len(FA), len(FB)) array)."""
+        if self.linearised:
+            return np.array([[self._linear(a, b, ix) for b in FB] for a in FA], dtype=float).reshape(len(FA), len(FB))
+        pos = self.positions(ix)
+        sa = [self.sample(f, ix, pos) for f in FA]
+        sb = [self.sample(f, ix, pos) for f in FB]
+        return np.array([[self.value(a, b) for b in sb] for a in sa], dtype=float).reshape(len(FA), len(FB))
+
+    def _linear(self, FX: torch.Tensor, FY: torch.Tensor, ix: torch.Tensor) -> float:
+        """``v + mean(psi[ix])`` (module docstring); exactly ``v`` on the full sample in any order."""
+        key = (id(FX), id(FY))
+        if key not in self._influence:
+            PX = self.measure.prepare_one(FX, self.params)
+            PY = self.measure.prepare_one(FY, self.params)
+            v = to_float(self.measure.core(PX, PY, **self.params), self.spec)
+            psi = self.measure.extras[INFLUENCE](PX, PY, **self.params).to(torch.float64)
+            self._influence[key] = (FX, FY, v, psi)
+        _, _, v, psi = self._influence[key]
+        n = psi.shape[0]
+        if ix.shape[0] == n and bool((torch.bincount(ix, minlength=n) == 1).all()):
+            return v
+        return v + float(psi[ix].mean())
 
 
 def guarded(fn: Callable[[np.ndarray], Any], spec: str, what: str, n_units: int) -> Callable[[np.ndarray], Any]:
