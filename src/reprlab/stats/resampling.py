@@ -154,10 +154,12 @@ class Evaluator:
     spec: str
     dtype: Any = None
     device: Any = None
-    #: (id(FX), id(FY)) -> (FX, FY, value, psi) for the linearised rule; holding FX and FY keeps the ids unique.
-    _influence: dict[tuple[int, int], tuple[Any, Any, float, torch.Tensor]] = field(
+    #: The linearised rule's work, done once: (id(FX), id(FY)) -> (value, psi), and id(F) -> (F, prepared F);
+    #: holding F keeps its id from being reused.
+    _influence: dict[tuple[int, int], tuple[float, torch.Tensor]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    _prepared: dict[int, tuple[Any, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def resolve(cls, measure: str, params: Mapping[str, Any], dtype: Any = None, device: Any = None) -> Evaluator:
@@ -270,12 +272,14 @@ class Evaluator:
         """``v + mean(psi[ix])`` (module docstring); exactly ``v`` on the full sample in any order."""
         key = (id(FX), id(FY))
         if key not in self._influence:
-            PX = self.measure.prepare_one(FX, self.params)
-            PY = self.measure.prepare_one(FY, self.params)
+            for F in (FX, FY):
+                if id(F) not in self._prepared:
+                    self._prepared[id(F)] = (F, self.measure.prepare_one(F, self.params))
+            PX, PY = self._prepared[id(FX)][1], self._prepared[id(FY)][1]
             v = to_float(self.measure.core(PX, PY, **self.params), self.spec)
             psi = self.measure.extras[INFLUENCE](PX, PY, **self.params).to(torch.float64)
-            self._influence[key] = (FX, FY, v, psi)
-        _, _, v, psi = self._influence[key]
+            self._influence[key] = (v, psi)
+        v, psi = self._influence[key]
         n = psi.shape[0]
         if ix.shape[0] == n and bool((torch.bincount(ix, minlength=n) == 1).all()):
             return v
