@@ -190,12 +190,17 @@ def _matches(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a[:, :, None] == b[:, None, :]
 
 
+def _by_rows(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], X: KNNState, Y: KNNState) -> torch.Tensor:
+    """``fn(a, b)`` on the same rows of the two neighbour tables, a block of rows at a time, concatenated."""
+    n, k = X.idx.shape
+    return torch.cat([fn(X.idx[r0:r1], Y.idx[r0:r1]) for r0, r1 in _row_chunks(n, k)])
+
+
 def _credits(X: KNNState, Y: KNNState, weigh: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """``w[i, p]``: the part of row i's score credited to its p-th X-neighbour ``X.idx[i, p]`` (0 unless
     that neighbour is shared), from ``weigh(E)`` on the rows' match tensors ``E`` (:func:`_matches`).
     A row's score is ``w[i].sum()`` and the measure their mean."""
-    n, k = X.idx.shape
-    return torch.cat([weigh(_matches(X.idx[r0:r1], Y.idx[r0:r1])) for r0, r1 in _row_chunks(n, k)])
+    return _by_rows(lambda a, b: weigh(_matches(a, b)), X, Y)
 
 
 def _mutual_weights(k: int) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -503,9 +508,7 @@ def lcs_knn(
     Divided by ``k`` (in [0, 1]) unless ``normalize=False``, which returns platonic-rep's ``lcs_knn``
     value (a length in [0, k]).
     """
-    n = X.idx.shape[0]
-    lens = torch.cat([_lcs_lengths(X.idx[r0:r1], Y.idx[r0:r1]) for r0, r1 in _row_chunks(n, k)])
-    mean = lens.to(torch.float64).mean()
+    mean = _by_rows(_lcs_lengths, X, Y).to(torch.float64).mean()
     return mean / k if normalize else mean
 
 
@@ -525,9 +528,7 @@ def lcs_knn(
 )
 def edit_distance_knn(X: KNNState, Y: KNNState, *, k: int = 10, neighbors: str = "cosine") -> torch.Tensor:
     """``1 - mean_i Levenshtein(N_X(i), N_Y(i)) / k`` over the ordered neighbour lists (platonic-rep)."""
-    n = X.idx.shape[0]
-    d = torch.cat([_levenshtein(X.idx[r0:r1], Y.idx[r0:r1]) for r0, r1 in _row_chunks(n, k)])
-    return 1.0 - d.to(torch.float64).mean() / k
+    return 1.0 - _by_rows(_levenshtein, X, Y).to(torch.float64).mean() / k
 
 
 # --- CKNNA -------------------------------------------------------------------------------------------
