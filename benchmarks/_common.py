@@ -24,14 +24,18 @@ def layered(n: int, d: int, layers: int, seed: int = 0, rank: int = 64) -> list[
 
 
 def gemm_rate(size: int = 4096, repeats: int = 2) -> dict[str, float]:
-    """Best float32 GEMM rate (FLOP/s) of NumPy and of torch on a size x size product."""
+    """Best float32 GEMM rate (FLOP/s) on a size x size product of NumPy, of torch's ``@`` (MKL on the
+    CPU) and of torch's oneDNN matmul (as ``reprlab._linalg.matmul`` calls it; on this AMD machine
+    the fastest of the three)."""
+    from reprlab._linalg import matmul
+
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
     b = rng.standard_normal((size, size), dtype=np.float32)
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     flops = 2.0 * size**3
     rates = {}
-    for name, fn in (("numpy", lambda: a @ b), ("torch", lambda: ta @ tb)):
+    for name, fn in (("numpy", lambda: a @ b), ("torch", lambda: ta @ tb), ("torch-onednn", lambda: matmul(ta, tb))):
         best = min(timed(fn)[0] for _ in range(repeats))
         rates[name] = flops / best
     return rates

@@ -12,7 +12,10 @@ partially whitened with alpha and rescaled to keep the total variance) -- the "c
 rotation) and ``score`` (transform both networks and take the angle between them). Both sides are
 timed interleaved in one process; each reports the median of ``--repeats`` rounds, and every distance
 matrix is checked against a float64 reference (the same algorithm on float64 data, not timed) before
-any time is reported.
+any time is reported. Each timed call starts after a pause of ``--settle`` seconds: NumPy's OpenBLAS
+workers keep spinning ~0.1 s after a call (and torch's OpenMP workers briefly too), which would
+otherwise be charged to whichever side runs next (measured: reprlab 0.91 s right after netrep,
+0.79 s after a pause; netrep 4.55 s right after reprlab, 4.01 s after a pause).
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--k", type=int, default=20)
+    ap.add_argument("--settle", type=float, default=0.5, help="idle seconds before each timed call")
     args = ap.parse_args()
     import torch
 
@@ -97,6 +101,7 @@ def main() -> None:
         times: dict[str, list[float]] = {k: [] for k in variants}
         for _ in range(args.repeats):
             for name, (fn, atol) in variants.items():
+                time.sleep(args.settle)
                 t0 = time.perf_counter()
                 D = fn(nets, alpha)
                 times[name].append(time.perf_counter() - t0)

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from .._linalg import add_matmul_, matmul
 from ..errors import ReprlabError
 from ..measures.cka import check_stimuli, cka_from_hsic, hsic_from_moments
 from .moments import Options, PairStats, StreamSpec
@@ -96,8 +97,8 @@ def all_pairs(
     rows = opts.chunk_rows or max(1, min(n, opts.budget // (r * n * item)))
     G = torch.zeros((r, r), dtype=opts.acc, device=opts.device)
     for a in range(0, n, rows):
-        F = torch.stack([(x[a : a + rows] @ x.T).reshape(-1) for x in Xc])  # rows of every Gram, flattened
-        G += (F @ F.T).to(opts.acc)
+        F = torch.stack([matmul(x[a : a + rows], x.T).reshape(-1) for x in Xc])  # rows of every Gram, flattened
+        add_matmul_(G, F, F.T)
     kl = diag.T @ diag
     tr = diag.sum(0)
     selfs = hsic_from_moments(torch.diagonal(G), torch.diagonal(kl), tr, tr, n, est)

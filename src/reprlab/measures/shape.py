@@ -59,13 +59,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .._linalg import center_columns, numpy_on_threads
+from .._linalg import center_columns, matmul, numpy_on_threads
 from .._registry import Param, Variant, register, set_engine_hooks
 from ..errors import ReprlabError
 
@@ -174,7 +174,9 @@ def whiten(
     if gram:  # Xw = Xc Z = V diag(w) V^T Xc; in the principal basis V diag(sqrt(lam) w)
         F = V * (lam.clamp_min(0.0).sqrt() * w) if basis == "principal" else (V * w) @ (V.T @ Xc)
     else:
-        F = Xc @ (V * w) if basis == "principal" else (Xc @ V * w) @ V.T
+        # principal basis: F = Xc V diag(w), formed as (diag(w) V^T) Xc^T and returned as a transposed
+        # view (its transpose is what compare_all packs, :func:`reprlab.engine.shape_metric._pack`)
+        F = matmul((V * w).T.contiguous(), Xc.T).T if basis == "principal" else (Xc @ V * w) @ V.T
     return F, rescale
 
 
@@ -250,26 +252,29 @@ def _prepare(
 SPECTRA_CHUNK = 4
 
 
-def _gram_spectra(M: np.ndarray) -> np.ndarray:
-    """Eigenvalues (ascending) of ``M^T M`` for a batch of float32/float64 ``M`` (B, p, q), p >= q, in float64.
+def _gram_spectra(mats: Sequence[np.ndarray]) -> np.ndarray:
+    """Eigenvalues (ascending) of ``M^T M`` for float32/float64 matrices ``M`` (p x q, p >= q, any
+    strides), in float64.
 
-    A few matrices at a time: the float64 copies and Grams of a whole batch (hundreds of MB for W3)
-    are fresh memory whose page faults cost more than the products (W3, 190 matrices of 256 x 256 on
-    two threads: 0.30 s in steps of 4, 0.3 to 0.6 s in one step)."""
-    out = np.empty(M.shape[:1] + M.shape[2:])
-    for s in range(0, len(M), SPECTRA_CHUNK):
-        m = M[s : s + SPECTRA_CHUNK].astype(np.float64, copy=False)
+    A few matrices at a time, each step's float64 copies made in one go from the matrices as they lie
+    (no stacked copy of the whole batch first): a whole batch's copies and Grams (hundreds of MB for
+    W3) are fresh memory whose page faults cost more than the products (W3, 190 matrices of 256 x 256
+    on two threads: 0.30 s in steps of 4, 0.3 to 0.6 s in one step)."""
+    out = np.empty((len(mats), mats[0].shape[1]))
+    for s in range(0, len(mats), SPECTRA_CHUNK):
+        m = np.array(mats[s : s + SPECTRA_CHUNK], dtype=np.float64)
         out[s : s + SPECTRA_CHUNK] = np.linalg.eigvalsh(np.matmul(m.transpose(0, 2, 1), m))
     return out
 
 
-def nuclear_norms(M: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:
-    """Nuclear norms ``|M_b|_*`` of a batch of matrices ``M`` (B, p, q), given ``bound_b >= |M_b|_*``.
+def nuclear_norms(M: Sequence[torch.Tensor], bound: torch.Tensor) -> torch.Tensor:
+    """Nuclear norms ``|M_b|_*`` of matrices ``M_b`` of one shape (p x q; a batch tensor or a list of
+    them, in any layout), given ``bound_b >= |M_b|_*``.
 
     For ``M_b = Fx^T Fy`` the bound is ``|Fx|_F |Fy|_F`` (Cauchy-Schwarz); it flags nearly aligned
     shapes. The sum of the singular values is ``sum sqrt(eig(G))`` with ``G`` the smaller of ``M^T M``
     and ``M M^T`` formed in float64: a symmetric eigenvalue problem is several times cheaper than an
-    SVD. On the CPU the batch is spread over the threads (:func:`reprlab._linalg.numpy_on_threads`;
+    SVD. On the CPU the matrices are spread over the threads (:func:`reprlab._linalg.numpy_on_threads`;
     NumPy's LAPACK solves these small problems about a third faster than torch's CPU build), elsewhere
     it is one batched torch call. The eigenvalues carry absolute errors ~ eps lam_max, so a singular
     value ``sigma_i`` errs by ~ eps sigma_max^2 / sigma_i: with every ``lam_i >= 1e-12 lam_max`` the
@@ -279,21 +284,22 @@ def nuclear_norms(M: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:
     float32 resolution of ``M`` itself). Nearly aligned shapes (``|M|_* > (1 - 1e-6) bound``, where
     ``arccos`` amplifies any error) use the SVD too. Returned in ``M``'s dtype.
     """
-    A = M if M.shape[-2] >= M.shape[-1] else M.mT
-    if A.device.type == "cpu":
-        lam = torch.from_numpy(numpy_on_threads(_gram_spectra, A.detach().numpy()))
+    mats = [m if m.shape[0] >= m.shape[1] else m.T for m in M]
+    dtype, device = mats[0].dtype, mats[0].device
+    if device.type == "cpu":
+        lam = torch.from_numpy(numpy_on_threads(_gram_spectra, [m.detach().numpy() for m in mats]))
     else:
-        A64 = A.to(torch.float64)
+        A64 = torch.stack(mats).to(torch.float64)
         lam = torch.linalg.eigvalsh(A64.mT @ A64)
-    nuc = lam.clamp_min(0.0).sqrt().sum(-1).to(M.device)
-    lam = lam.to(M.device)
+    nuc = lam.clamp_min(0.0).sqrt().sum(-1).to(device)
+    lam = lam.to(device)
     ok = (lam[:, -1] > 0.0) & (nuc <= (1.0 - 1e-6) * bound.to(torch.float64))
-    if M.dtype == torch.float64:
+    if dtype == torch.float64:
         ok &= lam[:, 0] >= 1e-12 * lam[:, -1]
     redo = (~ok).nonzero().flatten()
     if redo.numel():
-        nuc[redo] = torch.linalg.svdvals(M[redo]).sum(-1).to(torch.float64)
-    return nuc.to(M.dtype)
+        nuc[redo] = torch.linalg.svdvals(torch.stack([mats[k] for k in redo.tolist()])).sum(-1).to(torch.float64)
+    return nuc.to(dtype)
 
 
 def nuclear_inner(
@@ -304,7 +310,7 @@ def nuclear_inner(
     sq_x = (Fx * Fx).sum() if sq_x is None else sq_x
     sq_y = (Fy * Fy).sum() if sq_y is None else sq_y
     bound = torch.sqrt(sq_x.to(torch.float64) * sq_y.to(torch.float64))
-    return nuclear_norms((Fx.T @ Fy)[None], bound[None])[0]
+    return nuclear_norms(matmul(Fx.T, Fy)[None], bound[None])[0]
 
 
 def assignment(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

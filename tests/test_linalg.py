@@ -1,0 +1,77 @@
+"""reprlab._linalg.matmul: oneDNN for large float32 CPU products, plain ``@`` everywhere else."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from reprlab._linalg import ONEDNN_MIN_MACS, _onednn_linear_available, _onednn_ok, add_matmul_, matmul
+
+needs_onednn = pytest.mark.skipif(not _onednn_linear_available(), reason="this torch build has no oneDNN linear")
+
+
+def _pair(m: int, k: int, n: int, dtype=torch.float32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(m, k, generator=g, dtype=dtype), torch.randn(k, n, generator=g, dtype=dtype)
+
+
+def _rel_err(got: torch.Tensor, A: torch.Tensor, B: torch.Tensor) -> float:
+    want = A.double() @ B.double()
+    return float((got.double() - want).norm() / want.norm())
+
+
+@needs_onednn
+@pytest.mark.parametrize("b_layout", ["row", "col"])
+def test_large_float32_products_take_onednn_at_float32_accuracy(b_layout):
+    A, B = _pair(256, 300, 256)
+    B = B if b_layout == "row" else B.T.contiguous().T  # column-major: a transposed contiguous matrix
+    assert A.shape[0] * A.shape[1] * B.shape[1] >= ONEDNN_MIN_MACS
+    assert _onednn_ok(A, B)
+    got = matmul(A, B)
+    assert got.shape == (256, 256) and got.dtype == torch.float32
+    # the same float32 arithmetic in another order: errors of the size of the default BLAS's
+    assert _rel_err(got, A, B) < 4.0 * max(_rel_err(A @ B, A, B), 1e-7)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["small", "float64", "strided_b", "column_major_a", "grad", "disabled", "lowered_precision"],
+)
+def test_everything_else_is_plain_matmul(case):
+    A, B = _pair(256, 300, 256, torch.float64 if case == "float64" else torch.float32)
+    if case == "small":
+        A, B = A[:16], B[:, :16]
+    if case == "strided_b":  # a column slice: oneDNN would fall back to a reference loop
+        B = torch.cat([B, B], dim=1)[:, 100:356]
+    if case == "column_major_a":
+        A = A.T.contiguous().T
+    if case == "grad":
+        A.requires_grad_(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's own notes when its oneDNN flags are set
+        if case == "disabled":
+            ctx = torch.backends.mkldnn.flags(enabled=False)
+        elif case == "lowered_precision":
+            ctx = torch.backends.mkldnn.flags(enabled=True, fp32_precision="bf16")
+        else:
+            ctx = torch.backends.mkldnn.flags(enabled=True)
+        with ctx:
+            assert not _onednn_ok(A, B)
+            got, want = matmul(A, B), A @ B  # (a lowered precision applies to @ as well)
+    assert torch.equal(got, want)
+    if case == "grad":
+        got.sum().backward()
+        torch.testing.assert_close(A.grad, B.sum(1).expand_as(A))
+
+
+@pytest.mark.parametrize("acc", [torch.float32, torch.float64])
+def test_add_matmul_accumulates_in_place(acc):
+    A, B = _pair(256, 300, 256)
+    C = torch.ones(256, 256, dtype=acc)
+    before = C
+    out = add_matmul_(C, A, B.T.contiguous().T)
+    assert out is before and C.dtype == acc
+    want = 1.0 + A.double() @ B.double()
+    assert float((C.double() - want).norm() / want.norm()) < 1e-6
