@@ -98,7 +98,7 @@ def sq_distances(X: torch.Tensor) -> torch.Tensor:
     and centring limits cancellation), clipped at 0.
     """
     Xc = center_columns(X)
-    G = Xc @ Xc.T
+    G = matmul(Xc, Xc.T)
     sq = torch.diagonal(G)
     D = (sq[:, None] + sq[None, :] - 2.0 * G).clamp_min_(0.0)
     D.fill_diagonal_(0.0)

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .._linalg import matmul
 from .._registry import Param, Variant, nonnegative, register
 from ..errors import ReprlabError
 
@@ -145,7 +146,7 @@ def nearest_neighbors(
         i1 = min(n, i0 + b)
         for j0 in range(i0, n, b):
             j1 = min(n, j0 + b)
-            G = Z[i0:i1] @ Z[j0:j1].T
+            G = matmul(Z[i0:i1], Z[j0:j1].T)
             # rows i0..i1 against columns j0..j1 (Euclidean: 2 zi.zj - |zj|^2; |zi|^2 is added back below)
             A = 2.0 * G - sq[None, j0:j1] if sq is not None else G
             if j0 == i0 and not include_self:  # a diagonal tile: G is not needed again
