@@ -28,7 +28,8 @@ VARIANTS = {
     "read both stores": {"role": "floor", "note": "reading every chunk once, no compute"},
     "limit, measured": {
         "role": "floor",
-        "note": f"X^T X, Y^T Y, X^T Y on one in-memory {CHUNK}-row chunk (float32, torch), timed, x n/{CHUNK}",
+        "note": f"X^T X, Y^T Y, X^T Y on one in-memory {CHUNK}-row chunk (float32, torch's oneDNN matmul on "
+        f"pre-transposed chunks: the fastest GEMM here), timed, x n/{CHUNK}",
     },
 }
 LIMIT_VARIANT = "limit, measured"
@@ -82,8 +83,11 @@ def run_variant(name: str, workdir: Path) -> dict:
         t, _ = timed(read)
         return {"seconds": t}
     if name == LIMIT_VARIANT:
-        x, y = torch.from_numpy(np.asarray(X[:CHUNK])), torch.from_numpy(np.asarray(Y[:CHUNK]))
-        t, _ = timed(lambda: (x.T @ x, y.T @ y, x.T @ y))
+        from reprlab._linalg import matmul
+
+        xt = torch.from_numpy(np.asarray(X[:CHUNK])).T.contiguous()  # units as rows: oneDNN's fast layout
+        yt = torch.from_numpy(np.asarray(Y[:CHUNK])).T.contiguous()
+        t, _ = timed(lambda: (matmul(xt, xt.T), matmul(yt, yt.T), matmul(xt, yt.T)))
         return {"seconds": t * N / CHUNK}
     est = "unbiased" if "unbiased" in name else "biased"
     t, res = timed(
