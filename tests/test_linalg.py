@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-from reprlab._linalg import ONEDNN_MIN_MACS, _onednn_linear_available, _onednn_ok, add_matmul_, matmul
+from reprlab._linalg import ONEDNN_MIN_MACS, _onednn_linear_available, _onednn_ok, add_matmul_, matmul, torch_on_threads
 
 needs_onednn = pytest.mark.skipif(not _onednn_linear_available(), reason="this torch build has no oneDNN linear")
 
@@ -75,3 +75,23 @@ def test_add_matmul_accumulates_in_place(acc):
     assert out is before and C.dtype == acc
     want = 1.0 + A.double() @ B.double()
     assert float((C.double() - want).norm() / want.norm()) < 1e-6
+
+
+def test_torch_on_threads_equals_a_loop_restores_the_thread_count_and_raises():
+    before = torch.get_num_threads()
+    mats = [torch.randn(40, 40, generator=torch.Generator().manual_seed(s), dtype=torch.float64) for s in range(5)]
+    torch.set_num_threads(3)  # three worker threads, whatever the machine
+    try:
+        got = torch_on_threads(lambda m: torch.linalg.eigvalsh(m @ m.T), mats)
+        assert torch.get_num_threads() == 3
+
+        def boom(m: torch.Tensor) -> torch.Tensor:
+            raise ValueError("from a worker")
+
+        with pytest.raises(ValueError, match="from a worker"):
+            torch_on_threads(boom, mats)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+    for g, m in zip(got, mats):
+        torch.testing.assert_close(g, torch.linalg.eigvalsh(m @ m.T), rtol=1e-12, atol=1e-12)

@@ -22,8 +22,17 @@ PARAMS = [
 ]
 
 
+@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
+def threads(request):
+    """The CI runs torch on one thread; with two, the representations are prepared on worker threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("params", PARAMS)
-def test_all_pairs_path_equals_pairwise_within_and_across(params):
+def test_all_pairs_path_equals_pairwise_within_and_across(params, threads):
     A, B = layers(widths=(5, 7, 9, 4)), layers(seed=1, widths=(3, 6))
     within = rl.compare_all(A, None, "shape", **params)
     assert within.meta["path"] == "all_pairs"
@@ -44,7 +53,7 @@ def test_more_features_than_stimuli_and_tiny_budget(monkeypatch):
         np.testing.assert_allclose(res.values, pairwise(A, None, "shape", **params), rtol=1e-10, atol=1e-10)
 
 
-def test_float32_compute():
+def test_float32_compute(threads):
     A = layers(n=200, widths=(8, 6, 10))
     got = rl.compare_all(A, None, "shape", alpha=0.5, dtype="float32").values
     np.testing.assert_allclose(got, pairwise(A, None, "shape", alpha=0.5), atol=2e-4)
@@ -125,3 +134,10 @@ def test_stream_errors_and_declines(tmp_path):
     wide = to_zarr(tmp_path, {"a": np.random.default_rng(0).normal(size=(10, 12)), **A}, chunk=4, name="w.zarr")
     with pytest.warns(UserWarning, match=r"rank 9 = n - 1"):
         rl.compare_all({"a": wide["a"]}, None, "shape(alpha=0)", chunk_rows=4)
+
+
+def test_spanning_warning_from_worker_threads(threads):
+    A = layers(n=6, widths=(8, 9, 7))  # d >= n - 1: fully whitened, each spans every centred direction
+    with pytest.warns(UserWarning, match="spans every centred direction"):
+        rl.compare_all(A, None, "shape", alpha=0.0)
+    assert torch.get_num_threads() == threads

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from .._linalg import matmul
+from .._linalg import matmul, torch_on_threads
 from ..measures.shape import (
     ShapePoint,
     ShapeState,
@@ -117,7 +117,10 @@ def all_pairs(
     if params["group"] != "orthogonal":
         return None
     reps = A if B is None else [*A, *B]
-    states = [_prepare(x, **params) for x in reps]
+    if reps[0].device.type == "cpu":  # small per-representation operators: one representation per thread
+        states = torch_on_threads(lambda x: _prepare(x, **params), reps)
+    else:
+        states = [_prepare(x, **params) for x in reps]
     Zt, offsets = _pack(states)
     la = len(A)
     if B is None:
