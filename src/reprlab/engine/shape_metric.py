@@ -110,6 +110,17 @@ def _nuclear_by_shape(mats: list[torch.Tensor], bounds: list[torch.Tensor]) -> l
     return out  # type: ignore[return-value]
 
 
+def _prepare_all(reps: list[torch.Tensor], params: dict[str, Any]) -> list[ShapeState]:
+    """:func:`reprlab.measures.shape._prepare` of every representation; on the CPU, where each needs an
+    eigendecomposition (partial whitening, a projection, or more features than stimuli), two or more at
+    a time on single-threaded workers (:func:`reprlab._linalg.torch_on_threads`; W3 alpha=0.5: 0.16
+    against 0.21 s; without eigendecompositions the threads' start-up costs more than they save)."""
+    heavy = params["alpha"] != 1.0 or params["dim"] is not None or any(x.shape[1] > x.shape[0] for x in reps)
+    if heavy and reps[0].device.type == "cpu":
+        return torch_on_threads(lambda x: _prepare(x, **params), reps)
+    return [_prepare(x, **params) for x in reps]
+
+
 def all_pairs(
     A: list[torch.Tensor], B: list[torch.Tensor] | None, params: dict[str, Any], opts: Options
 ) -> torch.Tensor | None:
@@ -117,10 +128,7 @@ def all_pairs(
     if params["group"] != "orthogonal":
         return None
     reps = A if B is None else [*A, *B]
-    if reps[0].device.type == "cpu":  # small per-representation operators: one representation per thread
-        states = torch_on_threads(lambda x: _prepare(x, **params), reps)
-    else:
-        states = [_prepare(x, **params) for x in reps]
+    states = _prepare_all(reps, params)
     Zt, offsets = _pack(states)
     la = len(A)
     if B is None:
