@@ -95,3 +95,20 @@ def test_torch_on_threads_equals_a_loop_restores_the_thread_count_and_raises():
         torch.set_num_threads(before)
     for g, m in zip(got, mats):
         torch.testing.assert_close(g, torch.linalg.eigvalsh(m @ m.T), rtol=1e-12, atol=1e-12)
+
+
+def test_torch_on_threads_nested_runs_in_order_and_restores_once():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        inner_counts = []
+
+        def outer(k: int) -> list[int]:
+            inner_counts.append(torch.get_num_threads())  # 1 inside a worker
+            return torch_on_threads(lambda j: j * k, [1, 2, 3])  # the lock is held: one after the other
+
+        assert torch_on_threads(outer, [1, 2]) == [[1, 2, 3], [2, 4, 6]]
+        assert inner_counts == [1, 1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

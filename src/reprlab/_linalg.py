@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -147,6 +148,10 @@ def numpy_on_threads(fn: Callable[[Sequence[np.ndarray]], np.ndarray], x: Sequen
         return np.concatenate(list(pool.map(fn, [x[a:b] for a, b in itertools.pairwise(cuts)])))
 
 
+#: Held while :func:`torch_on_threads` has lowered torch's process-wide thread count.
+_THREAD_COUNT_LOCK = threading.Lock()
+
+
 def torch_on_threads(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     """``[fn(x) for x in items]`` on torch's CPU thread count of Python threads, each running torch
     (and the BLAS libraries) single-threaded.
@@ -156,20 +161,27 @@ def torch_on_threads(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     threads inside them: two at a time on one thread each take 0.14-0.16 s for W3's 20 networks
     against 0.19-0.26 s one after the other on two threads. Torch's thread count is process-wide, so
     it is 1 for the duration of the call and restored afterwards (as :func:`numpy_on_threads` holds
-    the BLAS libraries at one thread). An exception in ``fn`` is raised here.
+    the BLAS libraries at one thread); a call made meanwhile from another thread (or from ``fn``)
+    runs its items one after the other instead, so the count is only ever restored by the call that
+    lowered it. An exception in ``fn`` is raised here.
     """
-    prev = torch.get_num_threads()
-    workers = min(prev, len(items))
-    if workers < 2:
+    if len(items) < 2 or not _THREAD_COUNT_LOCK.acquire(blocking=False):
         return [fn(x) for x in items]
-    from threadpoolctl import threadpool_limits
-
-    def one(x: T) -> R:
-        torch.set_num_threads(1)
-        return fn(x)
-
     try:
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(one, items))
+        prev = torch.get_num_threads()
+        workers = min(prev, len(items))
+        if workers < 2:
+            return [fn(x) for x in items]
+        from threadpoolctl import threadpool_limits
+
+        def one(x: T) -> R:
+            torch.set_num_threads(1)
+            return fn(x)
+
+        try:
+            with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+                return list(pool.map(one, items))
+        finally:
+            torch.set_num_threads(prev)
     finally:
-        torch.set_num_threads(prev)
+        _THREAD_COUNT_LOCK.release()

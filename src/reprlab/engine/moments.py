@@ -235,7 +235,7 @@ def _rows_first(tasks: list[Task], widths: list[int], total: int, dtype: torch.d
     has a row-major left factor and :func:`reprlab._linalg.matmul` can take oneDNN (1.3-1.9x MKL's
     rate on this AMD CPU). The transposing copy costs ~4 ns an element here against ~3 ps saved a
     multiply-add, so it pays from ~1,300 multiply-adds an element; measured: W1 (13 layers of 768,
-    5,376 an element) 1.17x -> 1.05x the GEMM limit; a W7-like pair of 1,024-unit sources (1,536 an
+    5,376 an element) 1.17x -> 1.03-1.05x the GEMM limit; a W7-like pair of 1,024-unit sources (1,536 an
     element) the same within the noise either way, so it stays untransposed."""
     if not onednn_enabled(dtype, device):
         return False
