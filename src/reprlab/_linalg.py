@@ -135,17 +135,15 @@ def numpy_on_threads(fn: Callable[[Sequence[np.ndarray]], np.ndarray], x: Sequen
 
     For many small LAPACK calls (an eigensolve of a few hundred rows each): threads inside one call
     gain little at that size, while one single-threaded call per slice of the batch, on as many Python
-    threads (NumPy releases the GIL), nearly divides the time by the thread count. The BLAS libraries
-    are held at one thread each meanwhile (threadpoolctl), or the workers would oversubscribe the cores.
+    threads (NumPy releases the GIL), nearly divides the time by the thread count. The slices run on
+    :func:`torch_on_threads`, which holds the BLAS libraries at one thread each meanwhile, or the
+    workers would oversubscribe the cores.
     """
     workers = min(torch.get_num_threads(), len(x))
     if workers < 2:
         return fn(x)
-    from threadpoolctl import threadpool_limits
-
     cuts = [len(x) * k // workers for k in range(workers + 1)]
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        return np.concatenate(list(pool.map(fn, [x[a:b] for a, b in itertools.pairwise(cuts)])))
+    return np.concatenate(torch_on_threads(fn, [x[a:b] for a, b in itertools.pairwise(cuts)]))
 
 
 #: Held while :func:`torch_on_threads` has lowered torch's process-wide thread count.
