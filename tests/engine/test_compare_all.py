@@ -98,6 +98,60 @@ def test_float32_compute_with_float64_accumulation():
     np.testing.assert_allclose(plain.values, ref, atol=1e-4)
 
 
+@pytest.mark.parametrize("estimator", ["biased", "unbiased"])
+def test_units_first_chunks_equal_row_major_ones(monkeypatch, estimator):
+    """float32 chunks laid out units-first (for oneDNN) give the row-major chunks' values; the
+    transposing copy runs in blocks of rows with a remainder (50-row chunks, 8-row blocks)."""
+    from reprlab._linalg import onednn_enabled
+    from reprlab.engine import moments
+
+    A = layers(n=230, widths=(20, 30, 25), offset=5.0)
+    ref = pairwise(A, None, "cka", estimator=estimator)
+    copy = moments._sub_into
+    got, layouts = {}, {}
+    for name, threshold in (("units_first", 0), ("row_major", 1 << 62)):
+        seen = layouts[name] = set()
+        monkeypatch.setattr(moments, "ROWS_FIRST_MIN_MACS", threshold)
+        monkeypatch.setattr(moments, "TRANSPOSE_ROWS", 8)
+        monkeypatch.setattr(
+            moments, "_sub_into", lambda out, x, s, seen=seen: (seen.add(out.stride(0)), copy(out, x, s))
+        )
+        got[name] = rl.compare_all(
+            A, None, "cka", estimator=estimator, dtype="float32", accumulate="float64", chunk_rows=50
+        ).values
+        np.testing.assert_allclose(got[name], ref, atol=1e-5)
+    assert layouts["row_major"] == {75}  # rows of all three layers side by side
+    assert layouts["units_first"] == ({1} if onednn_enabled(torch.float32, torch.device("cpu")) else {75})
+    np.testing.assert_allclose(got["units_first"], got["row_major"], atol=1e-6)
+
+
+def test_blocked_transposing_copy_is_exact():
+    from reprlab.engine.moments import TRANSPOSE_ROWS, _sub_into
+
+    g = torch.Generator().manual_seed(0)
+    for m in (TRANSPOSE_ROWS - 1, 3 * TRANSPOSE_ROWS + 5):
+        x, shift = torch.randn(m, 7, generator=g), torch.randn(7, generator=g)
+        Z = torch.empty(9, m).T  # a units-first chunk: columns 1..7 are this source's
+        _sub_into(Z[:, 1:8], x, shift)
+        assert torch.equal(Z[:, 1:8], x - shift)
+        R = torch.empty(m, 9)  # row-major
+        _sub_into(R[:, 2:9], x, shift)
+        assert torch.equal(R[:, 2:9], x - shift)
+
+
+def test_row_norms_of_a_units_first_chunk():
+    from reprlab.engine.moments import NORM_UNITS, _row_sq_norms
+
+    g = torch.Generator().manual_seed(1)
+    spans = [slice(0, 3), slice(3, 3 + 2 * NORM_UNITS + 7)]
+    Zr = torch.randn(40, spans[-1].stop, generator=g)
+    Zu = torch.empty(Zr.shape[1], 40).T
+    Zu.copy_(Zr)
+    want = torch.stack([(Zr[:, s] ** 2).sum(1) for s in spans])
+    torch.testing.assert_close(_row_sq_norms(Zr, spans), want)
+    torch.testing.assert_close(_row_sq_norms(Zu, spans), want)
+
+
 def test_asymmetric_measure_within_and_across():
     """A registered test-only asymmetric streamable measure: |C_xy|_F^2 / |C_xx|_F^2."""
     from reprlab.engine.moments import StreamSpec

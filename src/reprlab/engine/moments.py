@@ -227,20 +227,58 @@ class Accumulators:
 
 #: Multiply-adds per element of a chunk above which its products are worth laying the chunk out
 #: transposed for oneDNN (:func:`_rows_first`).
-ROWS_FIRST_MIN_MACS = 2048
+ROWS_FIRST_MIN_MACS = 1024
 
 
 def _rows_first(tasks: list[Task], widths: list[int], total: int, dtype: torch.dtype, device: torch.device) -> bool:
     """Whether to store a chunk transposed (units as rows), so that every block product ``Z_l^T Z_r``
     has a row-major left factor and :func:`reprlab._linalg.matmul` can take oneDNN (1.3-1.9x MKL's
-    rate on this AMD CPU). The transposing copy costs ~4 ns an element here against ~3 ps saved a
-    multiply-add, so it pays from ~1,300 multiply-adds an element; measured: W1 (13 layers of 768,
-    5,376 an element) 1.17x -> 1.03-1.05x the GEMM limit; a W7-like pair of 1,024-unit sources (1,536 an
-    element) the same within the noise either way, so it stays untransposed."""
+    rate on this AMD CPU). The transposing copy (:func:`_sub_into`) costs ~2 ns an element more than a
+    row-major one here against ~3.3 ps saved a multiply-add, so it pays from ~650 multiply-adds an
+    element; measured: W1 (13 layers of 768, 5,376 an element) 1.17x -> 1.03-1.05x the GEMM limit; a
+    W7-like pair of 1,024-unit sources (1,536 an element; 262,144 rows from memory-mapped files)
+    11.0-11.9 against 12.6-13.6 s (GEMMs 8.6-9.5 against 11.4-12.1 s, copies 1.9 against 0.8 s)."""
     if not onednn_enabled(dtype, device):
         return False
     macs = sum(widths[t.left] * sum(widths[t.lo : t.hi]) for t in tasks)
     return macs >= ROWS_FIRST_MIN_MACS * total
+
+
+#: Rows per block of a transposing copy (:func:`_sub_into`).
+TRANSPOSE_ROWS = 256
+
+
+def _sub_into(out: torch.Tensor, x: torch.Tensor, shift: torch.Tensor) -> None:
+    """``out = x - shift``. Into a units-first chunk (``out`` a transposed view) a block of
+    ``TRANSPOSE_ROWS`` rows at a time: each block is read contiguously and written as runs of that many
+    elements, 1.8 ns an element here against 4.3 ns for the one strided copy (a 32,768 x 1,024 chunk
+    61 against 144 ms; a row-major copy takes 0.3 ns an element)."""
+    if out.stride(0) != 1 or out.shape[0] <= TRANSPOSE_ROWS:
+        torch.sub(x, shift, out=out)
+        return
+    for a in range(0, x.shape[0], TRANSPOSE_ROWS):
+        torch.sub(x[a : a + TRANSPOSE_ROWS], shift, out=out[a : a + TRANSPOSE_ROWS])
+
+
+#: Units per step of :func:`_row_sq_norms` on a units-first chunk.
+NORM_UNITS = 64
+
+
+def _row_sq_norms(Z: torch.Tensor, spans: list[slice]) -> torch.Tensor:
+    """``|z_r|^2`` of every row (stimulus) of the chunk ``Z`` (m x total) over each span of columns
+    (one source each): len(spans) x m. Row-major: a fused norm per span, which reads the chunk once (6x
+    faster than squaring into a temporary and summing). Units-first (``Z`` a transposed view): the
+    squares of ``NORM_UNITS`` units at a time summed into the m norms, reading along the contiguous
+    stimuli (17 ms for 32,768 x 2,048 against 220 ms for a norm across the strided dimension)."""
+    if Z.stride(0) != 1:
+        return torch.stack([vector_norm(Z[:, span], dim=1) for span in spans]).square_()
+    Zt = Z.T
+    out = torch.zeros((len(spans), Z.shape[0]), dtype=Z.dtype, device=Z.device)
+    for g, span in enumerate(spans):
+        for a in range(span.start, span.stop, NORM_UNITS):
+            block = Zt[a : min(a + NORM_UNITS, span.stop)]
+            out[g] += (block * block).sum(0)
+    return out
 
 
 def accumulate(
@@ -290,17 +328,14 @@ def accumulate(
             Z = torch.empty((total, m) if rows_first else (m, total), dtype=dt, device=dev)
             Z = Z.T if rows_first else Z  # m x total either way
             for g, x in enumerate(parts):
-                torch.sub(x, shifts[g], out=Z[:, plan.span(g, g + 1)])
+                _sub_into(Z[:, plan.span(g, g + 1)], x, shifts[g])
             del parts
             for t, blk in zip(tasks, blocks):
                 add_matmul_(blk, Z[:, plan.span(t.left, t.left + 1)].T, Z[:, plan.span(t.lo, t.hi)])
             if first:
                 out.sum_u += Z.sum(0).to(acc)  # a chunk's sum in the compute dtype (a float64 reduction is slow)
                 if row_norms:
-                    # row norms |z_r|^2 per source (r x m): a fused norm reads each chunk once (6x faster
-                    # than squaring into a temporary and summing)
-                    sq = torch.stack([vector_norm(Z[:, plan.span(g, g + 1)], dim=1) for g in range(len(sources))])
-                    sq = sq.square_()
+                    sq = _row_sq_norms(Z, [plan.span(g, g + 1) for g in range(len(sources))])
                     add_matmul_(out.au, sq, Z)
                     sq = sq.to(acc)
                     out.sum_a += sq.sum(1)
