@@ -158,8 +158,8 @@ def torch_on_threads(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     eigendecomposition and products: W3's whitening, ~8 ms each) whose operators gain little from
     threads inside them: two at a time on one thread each take 0.14-0.16 s for W3's 20 networks
     against 0.19-0.26 s one after the other on two threads. Torch's thread count is process-wide, so
-    it is 1 for the duration of the call and restored afterwards (as :func:`numpy_on_threads` holds
-    the BLAS libraries at one thread); a call made meanwhile from another thread (or from ``fn``)
+    it is 1 for the duration of the call and restored afterwards, and the BLAS libraries are held at
+    one thread meanwhile (threadpoolctl); a call made meanwhile from another thread (or from ``fn``)
     runs its items one after the other instead, so the count is only ever restored by the call that
     lowered it. An exception in ``fn`` is raised here.
     """
