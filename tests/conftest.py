@@ -1,4 +1,4 @@
-"""Shared test fixtures: the reference ("oracle") values in ../shared/oracles and random data."""
+"""Shared test fixtures: the reference ("oracle") values in tests/data/oracles and random data."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ import pytest
 from reprlab import _registry
 
 ROOT = Path(__file__).resolve().parents[1]
+# The reference values travel with the tests (tests/data/README.md says where they come from).
+ORACLES = Path(__file__).resolve().parent / "data" / "oracles"
+# The project's shared folder, when it sits beside the checkout: optional, only for extra checks.
 SHARED = Path(os.environ.get("REPRLAB_SHARED", ROOT.parent / "shared"))
-ORACLES = SHARED / "oracles"
 
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
@@ -34,8 +36,8 @@ def oracle_doc() -> dict:
     path = ORACLES / "values.json"
     if not path.exists():
         raise FileNotFoundError(
-            f"The reference values are missing: {path}. Tests need ../shared beside the checkout "
-            "(or REPRLAB_SHARED pointing at it)."
+            f"The reference values are missing: {path}. They are part of the repository "
+            "(tests/data/oracles): restore them with `git checkout -- tests/data`."
         )
     return json.loads(path.read_text())
 
