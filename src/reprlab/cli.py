@@ -294,6 +294,41 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- reprlab verify ---------------------------------------------------------------------------
+
+
+def _parser_verify(sub: Any) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="check an activation store: every chunk against the checksum written with it",
+        description=(
+            "Read every chunk of every layer of an activation store and check it against the rows and\n"
+            "checksum recorded when it was written. Exit code 0: intact; 1: damaged (each damaged part is\n"
+            "listed; re-run the same `reprlab extract` command to re-extract only those rows).\n\n"
+            "Example:\n  reprlab verify acts.zarr"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("store", help="activation store directory (written by `reprlab extract`)")
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .store.integrity import read_attrs, repair_hint, verify_store
+
+    damages = verify_store(args.store)
+    attrs = read_attrs(Path(args.store))
+    if not damages:
+        done, n = attrs.get("n_done"), attrs.get("n_stimuli")
+        state = "" if attrs.get("complete") else f" (incomplete: {done} of {n} stimuli)"
+        print(f"{args.store}: intact, {len(attrs.get('layers', []))} layer(s) checked{state}")
+        return 0
+    print(f"{args.store}: {len(damages)} damaged part(s)")
+    for d in damages:
+        print(f"  {d.describe(attrs.get('stimulus_ids'))}")
+    print(repair_hint(Path(args.store)))
+    return 1
+
+
 COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = {
     "measures": (_parser_measures, _cmd_measures),
     "compare": (_parser_compare, _cmd_compare),
@@ -301,6 +336,7 @@ COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], 
     "describe": (_parser_describe, _cmd_describe),
     "report": (_parser_report, _cmd_report),
     "demo": (_parser_demo, _cmd_demo),
+    "verify": (_parser_verify, _cmd_verify),
 }
 
 

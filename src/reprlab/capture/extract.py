@@ -150,6 +150,10 @@ class _Source:
         return torch.stack([torch.as_tensor(x) for x in part])
 
 
+def _spans(n: int, batch_size: int) -> list[tuple[int, int]]:
+    return [(b0, min(b0 + batch_size, n)) for b0 in range(0, n, batch_size)]
+
+
 def _to_device(x: Any, device: torch.device) -> Any:
     if isinstance(x, torch.Tensor):
         return x.to(device)
@@ -297,13 +301,21 @@ def extract(
     }
     writer = None
     start = 0
+    spans = _spans(source.n, batch_size)
     if out is not None:
         from ..store.zarr_store import StoreWriter
 
         writer = StoreWriter(out, meta, chunk_rows=batch_size, overwrite=overwrite)
-        if writer.complete:
+        spans = writer.batches(batch_size)
+        if not spans:
+            if progress:
+                print(f"{out}: the store is complete and intact; nothing was written.", file=sys.stderr)
             return Activations.open(out)
         start = writer.n_done
+        if progress and writer.damages:
+            print(f"{out}: re-extracting the damaged rows ({len(writer.damages)} damaged part(s)).", file=sys.stderr)
+        if progress and 0 < start < source.n:
+            print(f"{out}: resuming at {start} of {source.n} stimuli.", file=sys.stderr)
 
     # per layer: list of pooled batches (in memory) or the current batch's values (store)
     collected: dict[str, list[Any]] = {n: [] for n in names}
@@ -327,8 +339,7 @@ def extract(
     order: list[str] | None = list(writer.attrs["layers"]) if writer is not None and writer.attrs["layers"] else None
     try:
         with LayerCapture(module, names, on_output, stop_early=stop_early) as cap, torch.inference_mode():
-            for b0 in range(start, source.n, batch_size):
-                b1 = min(b0 + batch_size, source.n)
+            for b0, b1 in spans:
                 inputs = _to_device(source.batch(b0, b1), run_device)
                 state["mask"] = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
                 current.clear()
@@ -352,7 +363,7 @@ def extract(
                         if isinstance(value, tuple):
                             value = (value[0], value[1] + b0, value[2])
                         collected[n].append(value)
-                bar.update(b1 - b0)
+                bar.update(b1 - b0 if b0 >= start else 0)
     finally:
         bar.close()
         module.train(was_training)

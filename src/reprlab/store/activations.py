@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ReprlabError, close_matches, require
+from .integrity import CheckedLayer
 
 
 class Activations(Mapping):
@@ -55,12 +56,13 @@ class Activations(Mapping):
         Raises when the directory is not a store or its extraction has not finished (run the same
         ``reprlab.extract`` call again to resume it).
         """
+        from .integrity import Damage, damage_error, open_arrays, read_attrs
+
         zarr = require("zarr", "data")
         p = Path(path)
         if not (p / "zarr.json").exists():
             raise ReprlabError(f"{str(p)!r} is not an activation store (no zarr.json). Write one with reprlab.extract.")
-        group = zarr.open_group(str(p), mode="r")
-        attrs = dict(group.attrs)
+        attrs = read_attrs(p)
         if "reprlab_store" not in attrs:
             raise ReprlabError(f"{str(p)!r} is a zarr store but not a reprlab activation store.")
         if not attrs.get("complete"):
@@ -69,12 +71,20 @@ class Activations(Mapping):
                 "its extraction was interrupted. Run the same reprlab.extract call (or `reprlab extract`) again "
                 "to resume it."
             )
-        arrays = {name: group["layers"][name] for name in attrs["layers"]}
-        index = {
-            name: (group["index"][name]["stimulus"], group["index"][name]["position"])
-            for name in attrs["layers"]
-            if attrs["pooling"][name] == "none"
-        }
+        group = zarr.open_group(str(p), mode="r")
+        arrays: dict[str, CheckedLayer] = {}
+        index: dict[str, tuple[Any, Any]] = {}
+        records = attrs.get("chunks")  # absent in stores written before checksums were recorded
+        for name in attrs["layers"]:
+            opened = open_arrays(group, name, attrs["pooling"][name] == "none")
+            if isinstance(opened, str):
+                rows = (0, int(attrs["rows"][name]))
+                raise damage_error(p, [Damage(name, None, rows, (0, int(attrs["n_stimuli"]) - 1), opened)], None)
+            arr, idx = opened
+            layer_records = None if records is None else records[name]
+            arrays[name] = CheckedLayer(p, name, arr, idx, layer_records, attrs["stimulus_ids"])
+            if idx:
+                index[name] = (idx[0], idx[1])
         return cls(arrays, attrs["stimulus_ids"], attrs, index, path=p)
 
     # --- mapping ------------------------------------------------------------------------------
@@ -136,12 +146,8 @@ class Activations(Mapping):
                 index[name] = (np.repeat(np.arange(len(rows)), stops - starts), pos[take])
             else:
                 arr = self._arrays[name]
-                if hasattr(arr, "oindex"):  # zarr: read the rows in stored order, then reorder
-                    order = np.argsort(rows, kind="stable")
-                    got = np.asarray(arr.oindex[rows[order]])
-                    arrays[name] = got[np.argsort(order, kind="stable")]
-                else:
-                    arrays[name] = np.asarray(arr)[rows]
+                # a store layer reads (and checks) only the chunks holding these rows
+                arrays[name] = arr[rows] if isinstance(arr, CheckedLayer) else np.asarray(arr)[rows]
         return Activations(arrays, wanted, self.attrs, index)
 
     def to_dask(self) -> dict[str, Any]:
@@ -150,8 +156,8 @@ class Activations(Mapping):
         out = {}
         for name in self.names:
             arr = self._arrays[name]
-            if hasattr(arr, "oindex"):  # a zarr array
-                out[name] = da.from_zarr(arr)
+            if isinstance(arr, CheckedLayer):  # a store layer: each dask chunk is read and checked
+                out[name] = da.from_array(arr, chunks=arr.chunks, asarray=True, fancy=False)
             else:
                 out[name] = da.from_array(np.asarray(arr))
         return out

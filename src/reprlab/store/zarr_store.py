@@ -11,13 +11,17 @@ Layout of ``<out>/`` (zarr format 3)::
 Attributes: ``reprlab_store`` (format version), ``model_id``, ``model_fingerprint``, ``layers`` (in
 network order), ``pooling`` (layer -> pooling), ``stimulus_ids``, ``n_stimuli``, ``dtype``,
 ``preprocess``, ``library_version``, ``created`` (UTC, ISO 8601), and the progress: ``n_done``
-(stimuli whose rows are written in every layer), ``rows`` (committed rows per layer), ``complete``.
+(stimuli whose rows are written in every layer), ``rows`` (committed rows per layer), ``complete``,
+and the integrity record: ``chunk_rows`` (rows per chunk, per layer) and ``chunks`` (per layer, per
+chunk: its rows and a checksum; see :mod:`reprlab.store.integrity`). ``reprlab.json`` holds a copy of
+the attributes, so a damaged ``zarr.json`` can be restored.
 
 Crash safety: each batch is written to every array first and committed afterwards by one update of
 the group attributes (zarr's local store writes every file atomically: a temporary file, then a
 rename). A run killed at any point leaves the last committed state readable; a new run with the same
 configuration truncates the arrays to the committed rows and continues from ``n_done``, so the store
-ends with exactly the rows of an uninterrupted run.
+ends with exactly the rows of an uninterrupted run. A new run also checks every committed chunk and
+first re-extracts the stimuli of any chunk that is missing or damaged (:meth:`StoreWriter.batches`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import ReprlabError, require
+from .integrity import check_layer, digest, restore_group_metadata, write_backup
 
 FORMAT_VERSION = 1
 # attributes that must agree for a run to resume into an existing store
@@ -66,11 +71,18 @@ class StoreWriter:
                 raise ReprlabError(
                     f"`out`: {str(self.path)!r} exists and is not an activation store. Choose another path."
                 )
+        self.damages: list[Any] = []
+        self._groups: list[tuple[int, int, dict[str, list[int]]]] = []
+        self._repair_spans: set[tuple[int, int]] = set()
         if _is_store(self.path):
+            restore_group_metadata(self.path)
             self.group = zarr.open_group(str(self.path), mode="r+")
             attrs = dict(self.group.attrs)
             self._check_same_run(attrs, meta)
             self.attrs = attrs
+            self.damages = [
+                d for name in attrs.get("layers", []) for d in check_layer(self.path, self.group, attrs, name)
+            ]
             self._truncate_to_committed()
         else:
             self.group = zarr.open_group(str(self.path), mode="w")
@@ -83,6 +95,8 @@ class StoreWriter:
                 "n_done": 0,
                 "rows": {},
                 "complete": False,
+                "chunk_rows": {},
+                "chunks": {},
             }
             self.group.attrs.update(self.attrs)
 
@@ -97,14 +111,9 @@ class StoreWriter:
     def _check_same_run(self, attrs: dict[str, Any], meta: dict[str, Any]) -> None:
         if attrs.get("reprlab_store") != FORMAT_VERSION:
             raise ReprlabError(f"`out`: {str(self.path)!r} is a zarr store but not a reprlab activation store.")
-        diffs = []
-        for key in _IDENTITY:
-            old, new = attrs.get(key), meta.get(key)
-            if old != new:
-                if key == "stimulus_ids":
-                    diffs.append(f"stimuli ({len(old or [])} stored ids vs {len(new or [])} now, or a different order)")
-                else:
-                    diffs.append(f"{key} (store: {old!r}; this run: {new!r})")
+        diffs = [
+            _difference(key, attrs.get(key), meta.get(key)) for key in _IDENTITY if attrs.get(key) != meta.get(key)
+        ]
         if diffs:
             raise ReprlabError(
                 f"`out`: the store {str(self.path)!r} was written by a different run, so this run cannot resume "
@@ -115,8 +124,9 @@ class StoreWriter:
     def _truncate_to_committed(self) -> None:
         """Drop rows written after the last commit (a run killed mid-batch), so appends are exact."""
         rows = self.attrs.get("rows", {})
+        broken = {d.layer for d in self.damages if d.chunk is None}
         for name in self.attrs.get("layers", []):
-            if self.attrs["pooling"][name] != "none":
+            if self.attrs["pooling"][name] != "none" or name in broken:
                 continue
             n = int(rows.get(name, 0))
             for arr in self._arrays(name):
@@ -144,12 +154,124 @@ class StoreWriter:
             else:
                 chunk = max(1, min(self.chunk_rows, n))
                 layers.create_array(name, shape=(n, d), chunks=(chunk, d), dtype=dtype, fill_value=0, overwrite=True)
+            self.attrs.setdefault("chunk_rows", {})[name] = chunk
         self.attrs["layers"] = list(order)
         self.attrs["rows"] = {name: 0 for name in order}
-        self.group.attrs.update({"layers": self.attrs["layers"], "rows": self.attrs["rows"]})
+        self.attrs["chunks"] = {name: [] for name in order}
+        self.group.attrs.update({k: self.attrs[k] for k in ("layers", "rows", "chunk_rows", "chunks")})
+
+    def _create_arrays(self, name: str, width: int, dtype: np.dtype) -> None:
+        """Recreate a layer's arrays whose folder or metadata was lost (every chunk is then re-extracted)."""
+        chunk = int(self.attrs["chunk_rows"][name])
+        n = int(self.attrs["rows"][name]) if self.attrs["pooling"][name] == "none" else int(self.attrs["n_stimuli"])
+        self.group.require_group("layers").create_array(
+            name, shape=(n, width), chunks=(chunk, width), dtype=dtype, fill_value=0, overwrite=True
+        )
+        if self.attrs["pooling"][name] == "none":
+            idx = self.group.require_group("index").require_group(name)
+            for key in ("stimulus", "position"):
+                idx.create_array(key, shape=(n,), chunks=(chunk,), dtype="int64", overwrite=True)
+
+    def batches(self, batch_size: int) -> list[tuple[int, int]]:
+        """The stimulus ranges still to run: first those of damaged chunks, then the rest after ``n_done``.
+
+        A damaged chunk's stimuli are re-run in the batches of the original run (multiples of
+        ``batch_size``), so a repaired store holds the values of an undamaged one to the bit.
+        """
+        n = int(self.attrs["n_stimuli"])
+        wanted: list[tuple[int, int, str, int]] = []
+        for d in self.damages:
+            records = self.attrs["chunks"][d.layer]
+            for k in [d.chunk] if d.chunk is not None else range(len(records)):
+                s0, s1 = int(records[k][2]), int(records[k][3]) + 1
+                lo, hi = s0 // batch_size * batch_size, min(-(-s1 // batch_size) * batch_size, n)
+                wanted.append((lo, hi, d.layer, k))
+        self._groups = []  # (start, stop, {layer: [chunks]}), disjoint
+        for lo, hi, layer, k in sorted(wanted):
+            if self._groups and lo < self._groups[-1][1]:
+                g0, g1, chunks = self._groups[-1]
+                self._groups[-1] = (g0, max(g1, hi), chunks)
+            else:
+                self._groups.append((lo, hi, {}))
+            self._groups[-1][2].setdefault(layer, []).append(k)
+        self._parts: dict[tuple[int, int], list[Any]] = {}
+        spans = []
+        for g0, g1, _ in self._groups:
+            spans += [(b0, min(b0 + batch_size, g1)) for b0 in range(g0, g1, batch_size)]
+        self._repair_spans = set(spans)
+        rest = [(b0, min(b0 + batch_size, n)) for b0 in range(self.n_done, n, batch_size)]
+        return spans + rest
+
+    def _record(self, name: str, r0: int, r1: int, batch_stim: np.ndarray | None = None) -> None:
+        """Checksum the chunks holding rows ``r0:r1`` of ``name`` as they now read back from the store."""
+        chunk = int(self.attrs["chunk_rows"][name])
+        records = self.attrs["chunks"][name]
+        arrays = self._arrays(name)
+        token = self.attrs["pooling"][name] == "none"
+        for k in range(r0 // chunk, (r1 - 1) // chunk + 1):
+            c0, c1 = k * chunk, min((k + 1) * chunk, r1)
+            if k < len(records):
+                c1 = max(c1, int(records[k][1]))
+            parts = [np.asarray(a[c0:c1]) for a in arrays]
+            if token:
+                s0, s1 = int(parts[1][0]), int(parts[1][-1])
+                if k < len(records):
+                    s0_row = int(records[k][4])
+                else:
+                    s0_row = r0 + int(np.searchsorted(batch_stim, s0))
+            else:
+                s0, s1, s0_row = c0, c1 - 1, c0
+            rec = [c0, c1, s0, s1, s0_row, digest(*parts)]
+            if k < len(records):
+                records[k] = rec
+            else:
+                records.append(rec)
+
+    def _collect_repair(self, start: int, stop: int, batch: dict[str, Any]) -> None:
+        """Keep a batch of a damaged group's stimuli; once the group is complete, rewrite its chunks."""
+        g0, g1, chunks = next(g for g in self._groups if g[0] <= start < g[1])
+        self._parts[(start, stop)] = [batch[name] for name in chunks]
+        if stop < g1:
+            return
+        parts = [self._parts.pop(span) for span in sorted(s for s in self._parts if g0 <= s[0] < g1)]
+        starts = sorted(s[0] for s in self._repair_spans if g0 <= s[0] < g1)
+        self._groups.remove((g0, g1, chunks))
+        for i, (name, ks) in enumerate(chunks.items()):
+            pieces = [p[i] for p in parts]
+            if isinstance(pieces[0], tuple):
+                value: Any = tuple(
+                    np.concatenate([p[j] + (b0 - g0 if j == 1 else 0) for p, b0 in zip(pieces, starts)])
+                    for j in range(3)
+                )
+            else:
+                value = np.concatenate(pieces)
+            self._repair(name, ks, g0, value)
+        self._commit(dict(self.attrs["rows"]), self.n_done)
+
+    def _repair(self, name: str, ks: list[int], start: int, value: Any) -> None:
+        """Rewrite chunks ``ks`` of ``name`` from the outputs of stimuli ``start:...`` and record them again."""
+        data = value[0] if isinstance(value, tuple) else value
+        if any(d.layer == name and d.chunk is None for d in self.damages):
+            self._create_arrays(name, data.shape[1], data.dtype)
+            self.damages = [d for d in self.damages if not (d.layer == name and d.chunk is None)]
+        for k in ks:
+            r0, r1, s0, _, s0_row, _ = self.attrs["chunks"][name][k]
+            if isinstance(value, tuple):
+                arr, s_arr, p_arr = self._arrays(name)
+                first = int(np.searchsorted(value[1], s0 - start))  # first row of stimulus s0 in ``value``
+                take = slice(first + r0 - s0_row, first + r1 - s0_row)
+                arr[r0:r1] = value[0][take]
+                s_arr[r0:r1] = value[1][take] + start
+                p_arr[r0:r1] = value[2][take]
+            else:
+                self.group["layers"][name][r0:r1] = value[r0 - start : r1 - start]
+            self._record(name, r0, r1)
 
     def write_batch(self, start: int, stop: int, batch: dict[str, Any]) -> None:
         """Write the rows of stimuli ``start:stop`` of every layer, then commit them."""
+        if start < self.n_done and (start, stop) in self._repair_spans:
+            self._collect_repair(start, stop, batch)
+            return
         if start != self.n_done:
             raise RuntimeError(f"batch starts at {start} but the store has {self.n_done} stimuli")  # pragma: no cover
         rows = dict(self.attrs["rows"])
@@ -166,13 +288,33 @@ class StoreWriter:
                 s_arr[r0:r1] = stim + start
                 p_arr[r0:r1] = pos
                 rows[name] = r1
+                if r1 > r0:
+                    self._record(name, r0, r1, stim + start)
             else:
                 self.group["layers"][name][start:stop] = value
                 rows[name] = stop
+                self._record(name, start, stop)
         self._commit(rows, stop)
 
     def _commit(self, rows: dict[str, int], n_done: int) -> None:
         """Record that ``n_done`` stimuli (``rows`` rows per layer) are written: one atomic file write."""
         complete = n_done == int(self.attrs["n_stimuli"])
-        self.group.attrs.update({"rows": rows, "n_done": n_done, "complete": complete})
-        self.attrs.update({"rows": rows, "n_done": n_done, "complete": complete})
+        update = {"rows": rows, "n_done": n_done, "complete": complete, "chunks": self.attrs["chunks"]}
+        self.group.attrs.update(update)
+        self.attrs.update(update)
+        write_backup(self.path, self.attrs)
+
+
+def _difference(key: str, old: Any, new: Any) -> str:
+    """One differing field of a refused resume, short: the first differing entry of a long value."""
+    key = "stimuli (stimulus_ids)" if key == "stimulus_ids" else key
+    if isinstance(old, list) and isinstance(new, list):
+        if len(old) != len(new):
+            return f"{key} (store: {len(old)} entries; this run: {len(new)})"
+        i = next(i for i, (a, b) in enumerate(zip(old, new)) if a != b)
+        return f"{key} (entry {i}: store {old[i]!r}; this run {new[i]!r})"
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) ^ set(new)) or sorted(k for k in old if old[k] != new[k])
+        k = keys[0]
+        return f"{key} (at {k!r}: store {old.get(k)!r}; this run {new.get(k)!r})"
+    return f"{key} (store: {old!r}; this run: {new!r})"
