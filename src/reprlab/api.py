@@ -9,18 +9,32 @@ from . import _registry
 from .errors import ReprlabError
 
 
-def compare(X: Any, Y: Any, measure: str = "cka", /, *, dtype: Any = None, device: Any = None, **params: Any) -> Any:
+def compare(
+    X: Any,
+    Y: Any,
+    measure: str = "cka",
+    /,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    intersect: bool = False,
+    **params: Any,
+) -> Any:
     """Compare two representations with one measure.
 
     Parameters
     ----------
     X, Y : arrays of shape (n_stimuli, n_features_x) and (n_stimuli, n_features_y)
-        The same stimuli in the same row order; NumPy arrays or torch tensors.
+        The same stimuli in the same row order; NumPy arrays or torch tensors. Inputs that carry
+        stimulus ids (pandas objects with an index, RDMs with string labels) are matched by id first.
     measure : str
         A measure name (``"cka"``) or spec string (``"cka(kernel=rbf, sigma=0.8)"``); see
         ``reprlab.measures.available()``.
     dtype, device
         Compute dtype (float64 by default) and torch device (CPU by default).
+    intersect : bool
+        When ``X`` and ``Y`` carry different stimulus ids: use the ones they share (reported in a
+        warning) instead of raising.
     **params
         The measure's parameters; they may also be written in the spec string, not both differently.
 
@@ -34,6 +48,9 @@ def compare(X: Any, Y: Any, measure: str = "cka", /, *, dtype: Any = None, devic
     m, p = _registry.resolve(measure, params)
     if m.info.kind != "compare":
         raise ReprlabError(f"{m.info.name!r} describes one representation; use reprlab.describe(X, {m.info.name!r}).")
+    from ._stimulus_ids import match_rows
+
+    X, Y = match_rows([("X", X), ("Y", Y)], intersect)
     return _registry.run(m, (X, Y), p, dtype, device)
 
 

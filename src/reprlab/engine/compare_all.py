@@ -56,6 +56,7 @@ def compare_all(
     chunk_rows: int | None = None,
     stream: bool | None = None,
     client: Any = None,
+    intersect: bool = False,
     **params: Any,
 ) -> ComparisonResult:
     """Compare every representation of ``A`` with every one of ``B`` (or of ``A`` when ``B`` is None).
@@ -63,7 +64,8 @@ def compare_all(
     Parameters
     ----------
     A, B : Mapping[str, array] or reprlab.Activations or list of arrays
-        Representations of shape (n_stimuli, n_features_i), all with the same stimuli. Values may be
+        Representations of shape (n_stimuli, n_features_i), all with the same stimuli. Two stores
+        (``rl.Activations``) are matched by stimulus id before any measure runs. Values may be
         in-memory arrays (NumPy, torch) or store arrays read lazily in chunks of rows (zarr arrays,
         ``np.memmap``, the layers of an ``rl.Activations`` store).
     measure : str
@@ -81,6 +83,9 @@ def compare_all(
         store array and the measure can be streamed; ``True`` raises for a measure that cannot.
     client : dask.distributed.Client, optional
         Spread the work over a Dask cluster (chunks of rows for streamable measures, pairs otherwise).
+    intersect : bool
+        When ``A`` and ``B`` carry different stimulus ids: use the ones they share (reported in a
+        warning and in ``meta["n_stimuli"]``) instead of raising.
     **params
         The measure's parameters, as for :func:`reprlab.compare`.
 
@@ -92,6 +97,10 @@ def compare_all(
     m, p = _registry.resolve(measure, params)
     if m.info.kind != "compare":
         raise ReprlabError(f"{m.info.name!r} is a describe measure; use reprlab.describe_all.")
+    if B is not None:
+        from .._stimulus_ids import match_rows
+
+        A, B = match_rows([("A", A), ("B", B)], intersect)
     rows, cols, values_in, labels = named_sets(A, B)
     within = B is None
     if chunk_rows is not None and (isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1):

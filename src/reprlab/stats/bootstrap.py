@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from scipy.special import ndtr, ndtri
 
+from .._stimulus_ids import match_rows
 from ..errors import ReprlabError, ReprlabTypeError
 from .resampling import MIN_BOOTSTRAP, Evaluator, check_count, check_level, check_seed, guarded
 
@@ -185,6 +186,7 @@ def bootstrap(
     >>> r.ci_low < r.value < r.ci_high
     True
     """
+    X, Y = match_rows([("X", X), ("Y", Y)], None)
     n = check_count(n)
     ci = check_level(ci)
     method = _check_method(method)

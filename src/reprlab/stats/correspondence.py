@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .. import _registry
+from .._stimulus_ids import match_rows
 from ..errors import ReprlabError, ReprlabTypeError
 from .bootstrap import _check_units, run_bootstrap
 from .resampling import Evaluator, check_count, check_level, check_seed, guarded, to_float
@@ -108,6 +109,7 @@ def layer_correspondence(
     >>> rl.stats.layer_correspondence(A, B, "cka", n=50).best_b
     ['m1', 'm2']
     """
+    layers_a, layers_b = match_rows([("layers_a", layers_a), ("layers_b", layers_b)], None)
     n = check_count(n)
     ci = check_level(ci)
     rng = check_seed(seed)

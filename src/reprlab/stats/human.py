@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from .._stimulus_ids import match_rows
 from ..errors import ReprlabError
 from ._rdm import LOCAL_METHODS, _local_compare, n_from_condensed, rdm_vector
 from .bootstrap import BootstrapResult, _check_method, _check_units, _seed_of, interval, run_bootstrap
@@ -124,6 +125,7 @@ def rdm_alignment(
     n, seed, ci, method
         Bootstrap over stimuli, as :func:`reprlab.stats.bootstrap` (distinct-pairs rule).
     """
+    X, target = match_rows([("X", X), ("target", target)], None)
     if compare not in LOCAL_METHODS:
         raise ReprlabError(f"`compare` must be one of {LOCAL_METHODS}; got {compare!r}.")
     n = check_count(n)
@@ -160,6 +162,7 @@ def layerwise_rdm_alignment(layers: Mapping[str, Any], target: Any, **kwargs: An
     every layer the same resamples of stimuli."""
     if not isinstance(layers, Mapping) and not hasattr(layers, "names"):
         raise ReprlabError("`layers` must be a mapping of layer name -> array (or an rl.Activations).")
+    layers, target = match_rows([("layers", layers), ("target", target)], None)
     names = list(layers.names) if hasattr(layers, "names") else list(layers)
     return {str(k): rdm_alignment(layers[k], target, **kwargs) for k in names}
 

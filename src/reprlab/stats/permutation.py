@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._stimulus_ids import match_rows
 from .._validation import check_same_rows
 from ..errors import ReprlabError
 from .resampling import MIN_PERMUTATION, Evaluator, check_count, check_seed, guarded
@@ -104,6 +105,7 @@ def permutation_test(
     >>> rl.stats.permutation_test(X, Y, "cka", n=99).p
     0.01
     """
+    X, Y = match_rows([("X", X), ("Y", Y)], None)
     n = check_count(n)
     if alternative not in ALTERNATIVES:
         raise ReprlabError(f"`alternative` must be one of {ALTERNATIVES}; got {alternative!r}.")
