@@ -11,7 +11,8 @@ chunks it touches. A chunk that is missing, unreadable or different from what wa
 Record of chunk ``k`` of a layer: ``[r0, r1, s0, s1, s0_row, digest]``: rows ``r0:r1``, the first and
 last stimulus (index into ``stimulus_ids``) with rows in it, the first row of stimulus ``s0`` (for
 ``pool="none"`` layers a chunk can start in the middle of a stimulus's tokens) and the BLAKE2b-128
-digest of the rows' values (with, for ``pool="none"`` layers, their stimulus and position index).
+digest of the rows' values (with, for ``pool="none"`` layers, their stimulus, position and token-id
+index). The attention arrays of ``capture="attn"`` are not checksummed.
 
 The group attributes are also copied to ``reprlab.json`` after each commit, so a damaged
 ``zarr.json`` can be restored by the next run.
@@ -129,7 +130,8 @@ def open_arrays(group: Any, name: str, token_rows: bool) -> tuple[Any, list[Any]
     """The layer's array and (``pool="none"``) its index arrays, or why they cannot be opened."""
     try:
         arr = group["layers"][name]
-        index = [group["index"][name]["stimulus"], group["index"][name]["position"]] if token_rows else []
+        keys = ("stimulus", "position", "token")
+        index = [group["index"][name][k] for k in keys if k in group["index"][name]] if token_rows else []
         return arr, index
     except KeyError:
         return "its folder (or its index folder) is missing"
