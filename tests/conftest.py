@@ -116,7 +116,6 @@ def temporary_measure(name: str, core, **info):
         "summary": "test only",
         **info,
     }
-    _registry.load_all()
     _registry.register(name, **fields)(core)
     try:
         yield name

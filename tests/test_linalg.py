@@ -112,3 +112,23 @@ def test_torch_on_threads_nested_runs_in_order_and_restores_once():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_private_onednn_op_fails_loudly_when_torch_changes_it():
+    """``matmul`` calls torch's private ``torch.ops.mkldnn._linear_pointwise``. Where torch has oneDNN
+    (every x86 CPU build) the op must still be registered with the schema ``matmul`` calls and compute
+    ``X @ W^T``; a torch upgrade that drops, renames or changes it fails here instead of silently
+    costing speed or, worse, giving other numbers. Without oneDNN ``matmul`` is the public ``@``."""
+    A, B = _pair(64, 48, 32)
+    if not torch.backends.mkldnn.is_available():
+        assert not _onednn_linear_available()
+        assert torch.equal(matmul(A, B), A @ B)
+        return
+    assert _onednn_linear_available(), "torch has oneDNN but no longer registers mkldnn::_linear_pointwise"
+    schema = str(torch.ops.mkldnn._linear_pointwise.default._schema)
+    assert schema.startswith(
+        "mkldnn::_linear_pointwise(Tensor X, Tensor W, Tensor? B, str attr, Scalar?[] scalars, str? algorithm)"
+    ), f"the private oneDNN linear op changed its signature: {schema}"
+    got = torch.ops.mkldnn._linear_pointwise(A, B.mT, None, "none", [], "")
+    assert got.shape == (64, 32) and got.dtype == torch.float32
+    assert _rel_err(got, A, B) < 4.0 * max(_rel_err(A @ B, A, B), 1e-7)

@@ -12,17 +12,21 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
-
+from . import describe as _describe_package
 from . import measures
 from ._registry import MeasureInfo
-from .api import compare
+from ._version import __version__
+from .api import DescribeNamespace, compare
 from .engine import ComparisonResult, compare_all
 from .errors import MissingDependencyError, ReprlabError, ReprlabTypeError
 
+# The registry is filled here, once: importing the two packages above registers every measure (each
+# family module calls register() at import). ``rl.describe`` is callable and exposes the describe
+# measures as functions (reprlab.api.DescribeNamespace); the package stays importable by its path.
+describe = DescribeNamespace(_describe_package)
+
 # Imported on first use: optional dependencies (transformers, zarr, matplotlib) load only when needed.
 _LAZY = {
-    "describe": ("reprlab.describe", None),
     "describe_all": ("reprlab.api", "describe_all"),
     "rdm": ("reprlab.measures.rsa", "rdm"),
     "RDM": ("reprlab.measures.rsa", "RDM"),
@@ -44,6 +48,7 @@ __all__ = [
     "__version__",
     "compare",
     "compare_all",
+    "describe",
     "measures",
     *_LAZY,
 ]

@@ -15,7 +15,7 @@ import torch
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Products with fewer multiply-adds than this stay on ``@`` (oneDNN's fixed cost per call is ~20 us).
+#: Products with fewer multiply-adds than this stay on ``@`` (oneDNN has a fixed cost per call).
 ONEDNN_MIN_MACS = 1 << 24
 
 
@@ -63,11 +63,12 @@ def matmul(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
 
     torch's CPU build multiplies float32 with MKL's ``sgemm``, which on AMD processors runs far from
     the machine's rate; oneDNN (bundled with the same build, used by torch for convolutions) runs its
-    own AVX-512/AVX2 kernels. Measured on this project's 2-core AMD EPYC (docs/benchmarks.md, "GEMM"):
-    1.2-2.2x faster from 256^3 multiply-adds up (the W3 cross-products 185 against 100-125 GFLOP/s),
-    the same IEEE float32 arithmetic in another summation order (errors of the same size, within 2x).
-    Taken only for float32 CPU matrices with at least :data:`ONEDNN_MIN_MACS` multiply-adds, ``A``
-    row-major and ``B`` dense in either order (oneDNN falls back to a reference loop, 1000x slower, on
+    own AVX-512/AVX2 kernels: faster from about 256^3 multiply-adds up (docs/benchmarks.md, "GEMM"),
+    the same IEEE float32 arithmetic in another summation order (errors of the same size). The op is
+    private (``torch.ops.mkldnn._linear_pointwise``); tests/test_linalg.py fails loudly if its
+    signature or its results change, and :func:`_onednn_linear_available` falls back to ``A @ B`` where it is
+    missing. Taken only for float32 CPU matrices with at least :data:`ONEDNN_MIN_MACS` multiply-adds,
+    ``A`` row-major and ``B`` dense in either order (oneDNN falls back to a slow reference loop on
     other strides), outside autograd, while ``torch.backends.mkldnn`` is enabled (so
     ``torch.backends.mkldnn.flags(enabled=False)`` turns it off) and its float32 matmul precision is
     full (not lowered to bf16/tf32, e.g. by ``torch.set_float32_matmul_precision("medium")``);
@@ -154,14 +155,14 @@ def torch_on_threads(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     """``[fn(x) for x in items]`` on torch's CPU thread count of Python threads, each running torch
     (and the BLAS libraries) single-threaded.
 
-    For a series of small, independent torch computations (one representation's centring, 256 x 256
-    eigendecomposition and products: W3's whitening, ~8 ms each) whose operators gain little from
-    threads inside them: two at a time on one thread each take 0.14-0.16 s for W3's 20 networks
-    against 0.19-0.26 s one after the other on two threads. Torch's thread count is process-wide, so
-    it is 1 for the duration of the call and restored afterwards, and the BLAS libraries are held at
-    one thread meanwhile (threadpoolctl); a call made meanwhile from another thread (or from ``fn``)
-    runs its items one after the other instead, so the count is only ever restored by the call that
-    lowered it. An exception in ``fn`` is raised here.
+    For a series of small, independent torch computations (one representation's centring, a few
+    hundred square eigendecomposition and products, as in the shape metric's whitening) whose
+    operators gain little from threads inside them, so that running them side by side on one thread
+    each is faster than one after the other on all threads (docs/benchmarks.md). Torch's thread count
+    is process-wide, so it is 1 for the duration of the call and restored afterwards, and the BLAS
+    libraries are held at one thread meanwhile (threadpoolctl); a call made meanwhile from another
+    thread (or from ``fn``) runs its items one after the other instead, so the count is only ever
+    restored by the call that lowered it. An exception in ``fn`` is raised here.
     """
     if len(items) < 2 or not _THREAD_COUNT_LOCK.acquire(blocking=False):
         return [fn(x) for x in items]

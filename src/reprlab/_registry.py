@@ -7,6 +7,11 @@ matrices, ranks, whitening, ...) and the core (per pair), so that :func:`reprlab
 per-representation work once. The plain function is always ``core(prepare(X), prepare(Y))``: one code
 path.
 
+Optional fast paths are declared with the measure, as a typed :class:`Hooks`. The registry is filled
+when the families are imported: ``reprlab/__init__.py`` imports ``reprlab.measures`` and
+``reprlab.describe``, which import each family by name, and Python runs that ``__init__`` before any
+``reprlab.*`` module, so the lookups here (:func:`get`, :func:`available`) see every measure.
+
 Measure specs are strings such as ``"cka(kernel=rbf, sigma=0.8)"`` (see :func:`parse_spec`).
 """
 
@@ -14,15 +19,13 @@ from __future__ import annotations
 
 import ast
 import functools
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
 
-from ._validation import as_tensor, check_same_rows
+from ._validation import as_tensor, check_same_rows, to_python
 from .errors import ReprlabError, ReprlabTypeError, close_matches
 
 INVARIANCES = frozenset(
@@ -126,6 +129,8 @@ class MeasureInfo:
     declared form; ``variants`` lists other parameter settings whose properties differ (for example
     ``cka(angular=True)`` is an angular distance and a metric, plain ``cka`` a similarity).
     ``references`` cites the papers and names the reference implementation whose values it matches.
+    ``streamable`` (the measure has a streaming form for some parameter values) and ``capabilities``
+    (the names of its :class:`Hooks`) are derived from the hooks given to :func:`register`.
     ``asymmetric_when`` lists parameter values under which a symmetric measure is not symmetric (e.g.
     ``{"summary": ("pwcca",)}``); :meth:`symmetric_for` applies it.
     """
@@ -145,6 +150,7 @@ class MeasureInfo:
     input_ndim: int = 2
     streamable: bool = False
     differentiable: bool = True
+    capabilities: tuple[str, ...] = ()
     asymmetric_when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def symmetric_for(self, params: Mapping[str, Any]) -> bool:
@@ -162,24 +168,51 @@ class MeasureInfo:
         return [base, *self.variants]
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """A measure's optional fast paths, each ``None`` when the measure does not provide it.
+
+    Passed to :func:`register` as ``hooks=Hooks(...)``; the capability flags of :class:`MeasureInfo`
+    (``streamable``, ``capabilities``) are derived from it, and docs/engine.md's capability table is
+    generated from them (tests/engine/test_capabilities.py keeps the two equal).
+
+    * ``all_pairs(A, B, params, options) -> Tensor | None``: the whole matrix of
+      :func:`reprlab.compare_all` from the lists of checked in-memory tensors (``B`` None: within
+      ``A``), or None to decline (e.g. for parameter values it does not cover);
+    * ``stream(params) -> reprlab.stream.StreamSpec | None``: the measure as a function of accumulated
+      centred cross-moments (streaming over stores, Dask), or None for parameters that cannot stream;
+    * ``pair_matrix(P, **params) -> Tensor`` and ``compare_pairs(dx, dy, **params) -> Tensor``: a
+      pairwise-distance measure (RSA) as a comparison of its n x n pair matrices, which the resampling
+      statistics use for the distinct-pairs rule (:mod:`reprlab.stats.resampling`); both or neither;
+    * ``influence(PX, PY, **params) -> Tensor``: the per-stimulus influence of a measure that is a mean
+      of per-stimulus terms (the linearised kNN measures), for the statistics' linearised bootstrap.
+    """
+
+    all_pairs: Callable[..., Any] | None = None
+    stream: Callable[..., Any] | None = None
+    pair_matrix: Callable[..., Any] | None = None
+    compare_pairs: Callable[..., Any] | None = None
+    influence: Callable[..., Any] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.pair_matrix is None) != (self.compare_pairs is None):
+            raise ValueError("pair_matrix and compare_pairs hooks come together (both or neither)")
+
+    def names(self) -> tuple[str, ...]:
+        """The names of the hooks provided, in declaration order."""
+        return tuple(f.name for f in fields(self) if getattr(self, f.name) is not None)
+
+
 @dataclass
 class Measure:
-    """A registered measure: its info, the public function, and its two computational halves.
-
-    ``extras`` holds optional fast paths for :func:`reprlab.compare_all` (docs/engine.md), set with
-    :func:`set_engine_hooks` from the measure's own module:
-
-    * ``"all_pairs"``: ``fn(A, B, params, options) -> Tensor | None``, the whole matrix from the lists
-      of checked in-memory tensors (``B`` None: within ``A``), or None to decline;
-    * ``"stream"``: ``fn(params) -> reprlab.engine.moments.StreamSpec | None``, the measure as a
-      function of accumulated centred cross-moments (streaming over stores, Dask), or None.
-    """
+    """A registered measure: its info, the public function, its two computational halves and its
+    optional fast paths (:class:`Hooks`)."""
 
     info: MeasureInfo
     public: Callable[..., Any]
     core: Callable[..., Any]
     prepare: Callable[..., Any] | None = None
-    extras: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    hooks: Hooks = field(default_factory=Hooks)
 
     def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Fill defaults and validate ``params`` against the declared parameters."""
@@ -206,13 +239,6 @@ class Measure:
 
 
 _REGISTRY: dict[str, Measure] = {}
-_LOADED = False
-
-
-def _to_python(value: Any) -> Any:
-    if isinstance(value, torch.Tensor) and value.ndim == 0:
-        return float(value)
-    return value
 
 
 def run(m: Measure, inputs: tuple[Any, ...], params: Mapping[str, Any], dtype: Any, device: Any) -> Any:
@@ -220,7 +246,7 @@ def run(m: Measure, inputs: tuple[Any, ...], params: Mapping[str, Any], dtype: A
     tensors = [m.check_input(x, nm, dtype, device) for x, nm in zip(inputs, ("X", "Y"))]
     if len(tensors) == 2:
         check_same_rows(*tensors)
-    return _to_python(m.core(*(m.prepare_one(t, params) for t in tensors), **params))
+    return to_python(m.core(*(m.prepare_one(t, params) for t in tensors), **params))
 
 
 def register(
@@ -238,20 +264,21 @@ def register(
     summary: str = "",
     variants: tuple[Variant, ...] = (),
     input_ndim: int = 2,
-    streamable: bool = False,
     differentiable: bool = True,
     prepare: Callable[..., Any] | None = None,
     asymmetric_when: Mapping[str, tuple[Any, ...]] | None = None,
-    extras: Mapping[str, Callable[..., Any]] | None = None,
+    hooks: Hooks | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``core`` as measure ``name`` and return its validating public function.
 
     The core receives prepared inputs (``prepare(X, **params)`` if given, else checked float tensors)
     and every parameter as a keyword argument; it returns a float, a 0-d tensor (turned into a float)
-    or a richer result. ``extras`` holds optional hooks that other parts of reprlab look up by name
-    (``Measure.extras``); see :mod:`reprlab.stats.resampling` for the ``pair_matrix`` /
-    ``compare_pairs`` pair that pairwise-distance measures (RSA) provide for resampling.
+    or a richer result. ``hooks`` holds the measure's optional fast paths (:class:`Hooks`), from which
+    ``MeasureInfo.streamable`` and ``MeasureInfo.capabilities`` are derived.
     """
+    hooks = Hooks() if hooks is None else hooks
+    if not isinstance(hooks, Hooks):
+        raise TypeError(f"hooks of {name!r} must be a reprlab._registry.Hooks; got {type(hooks).__name__}")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
     if kind == "describe":  # one representation: nothing is compared, so none of the three applies
@@ -281,8 +308,9 @@ def register(
             summary=summary or (core.__doc__ or "").strip().splitlines()[0],
             variants=tuple(variants),
             input_ndim=input_ndim,
-            streamable=streamable,
+            streamable=hooks.stream is not None,
             differentiable=differentiable,
+            capabilities=hooks.names(),
             asymmetric_when=dict(asymmetric_when or {}),
         )
 
@@ -301,47 +329,14 @@ def register(
                 return run(m, (X,), m.check_params(kwargs), dtype, device)
 
         public.info = info  # type: ignore[attr-defined]
-        _REGISTRY[name] = Measure(info=info, public=public, core=core, prepare=prepare, extras=dict(extras or {}))
+        _REGISTRY[name] = Measure(info=info, public=public, core=core, prepare=prepare, hooks=hooks)
         return public
 
     return deco
 
 
-ENGINE_HOOKS = ("all_pairs", "stream")
-
-
-def set_engine_hooks(name: str, **hooks: Callable[..., Any]) -> None:
-    """Attach compare_all fast paths (``all_pairs``, ``stream``; see :class:`Measure`) to measure ``name``."""
-    bad = set(hooks) - set(ENGINE_HOOKS)
-    if bad:
-        raise ValueError(f"unknown engine hooks {sorted(bad)}; allowed: {ENGINE_HOOKS}")
-    _REGISTRY[name].extras.update(hooks)
-
-
-def load_all() -> None:
-    """Import every measure module (``reprlab.measures.*`` and ``reprlab.describe.*``) once."""
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    packages = {"compare": "reprlab.measures", "describe": "reprlab.describe"}
-    for pkg_name in packages.values():
-        pkg = importlib.import_module(pkg_name)
-        for mod in pkgutil.iter_modules(pkg.__path__):
-            if not mod.name.startswith("_"):
-                importlib.import_module(f"{pkg_name}.{mod.name}")
-    # Expose every measure as a function of its package. A measure may share its name with its
-    # family's module (``measures.cka``): the function wins, the module stays in ``sys.modules``.
-    for name, m in _REGISTRY.items():
-        pkg = importlib.import_module(packages[m.info.kind])
-        setattr(pkg, name, m.public)
-        if name not in pkg.__all__:
-            pkg.__all__.append(name)
-
-
 def get(name: str, kind: str | None = None) -> Measure:
     """Return the registered measure ``name`` or raise naming the valid ones."""
-    load_all()
     if not isinstance(name, str):
         raise ReprlabTypeError(f"A measure is named by a string such as 'cka'; got {type(name).__name__}.")
     m = _REGISTRY.get(name)
@@ -357,7 +352,6 @@ def get(name: str, kind: str | None = None) -> Measure:
 
 def available(kind: str | None = None, family: str | None = None) -> list[MeasureInfo]:
     """List the registered measures' :class:`MeasureInfo`, optionally of one kind or family."""
-    load_all()
     if kind is not None and kind not in KINDS:
         raise ReprlabError(f"`kind` must be one of {KINDS} or None; got {kind!r}.")
     return [
@@ -451,3 +445,27 @@ def resolve(measure: str, params: Mapping[str, Any]) -> tuple[Measure, dict[str,
             f"spec {measure!r} and {params[clash[0]]!r} as a keyword. Give it once."
         )
     return m, m.check_params({**spec_params, **params})
+
+
+def capability_table() -> str:
+    """The markdown table of docs/engine.md: every measure with a fast path, and which (its :class:`Hooks`).
+
+    A measure not listed runs in :func:`reprlab.compare_all` as ``prepare`` once per representation and
+    the core per pair, and under the resampling statistics by the rows rule. A hook may decline some
+    parameter values (``stream`` returns None for them); docs/engine.md lists those under the table.
+    """
+    columns = [
+        ("all_pairs", "all_pairs"),
+        ("stream", "stream"),
+        ("pair_matrix", "distinct pairs"),
+        ("influence", "influence"),
+    ]
+    lines = [
+        "| measure | family | " + " | ".join(title for _, title in columns) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
+    for info in available():
+        if info.capabilities:
+            marks = ["yes" if hook in info.capabilities else "" for hook, _ in columns]
+            lines.append(f"| `{info.name}` | {info.family} | " + " | ".join(marks) + " |")
+    return "\n".join(lines) + "\n"

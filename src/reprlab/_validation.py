@@ -168,3 +168,32 @@ def check_labels(labels: Any, n: int, name: str = "labels") -> np.ndarray:
             "give exactly one label per row (stimulus)."
         )
     return arr
+
+
+def as_float(value: Any, measure: str, needs: str) -> float:
+    """A measure's value as a Python float: a one-element tensor or a Python / NumPy number.
+
+    The one converter used wherever a measure must give one number per comparison
+    (:func:`reprlab.compare_all`'s pair, streaming and Dask paths, the resampling statistics); the error
+    names the measure (``measure``) and what needs the number (``needs``).
+    """
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ReprlabError(
+                f"{needs} needs a measure with a scalar value; {measure} returned an array of shape "
+                f"{tuple(value.shape)}. Use reprlab.compare on each pair for richer results."
+            )
+        return float(value.reshape(()))
+    if isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(value, bool):
+        return float(value)
+    raise ReprlabError(
+        f"{needs} needs a measure with a scalar value; {measure} returned {type(value).__name__}. "
+        "Use reprlab.compare on each pair for richer results."
+    )
+
+
+def to_python(value: Any) -> Any:
+    """A measure's result for the user: a 0-d tensor becomes a float, richer results stay as they are."""
+    if isinstance(value, torch.Tensor) and value.ndim == 0:
+        return float(value)
+    return value

@@ -1,11 +1,14 @@
-"""The top-level entry points: :func:`compare`, :func:`describe` and :func:`describe_all`."""
+"""The top-level entry points: :func:`compare`, :func:`describe` and :func:`describe_all`, and
+:class:`DescribeNamespace`, the object behind ``rl.describe``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 from . import _registry
+from ._validation import to_python
 from .errors import ReprlabError
 
 
@@ -65,6 +68,35 @@ def describe(X: Any, name: str, /, *, dtype: Any = None, device: Any = None, **p
     return _registry.run(m, (X,), p, dtype, device)
 
 
+class DescribeNamespace:
+    """``rl.describe``: call it to run a describe measure by name, or use a measure as a function.
+
+    ``rl.describe(X, "twonn")`` is :func:`describe`; ``rl.describe.participation_ratio(X)`` is the
+    registered public function of that measure, read from the package that registers the describe
+    measures (:mod:`reprlab.describe`, which lists them in its ``__all__``). A plain object rather than
+    a callable module: the package stays an ordinary module, importable by its dotted path.
+    """
+
+    def __init__(self, package: ModuleType) -> None:
+        self._package = package
+
+    def __call__(self, X: Any, name: str, /, **params: Any) -> Any:
+        return describe(X, name, **params)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._package.__all__:
+            return getattr(self._package, name)
+        raise AttributeError(
+            f"reprlab.describe has no describe measure {name!r}; see reprlab.measures.available(kind='describe')."
+        )
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._package.__all__)
+
+    def __repr__(self) -> str:
+        return "<reprlab.describe: call describe(X, name) or a measure, e.g. reprlab.describe.twonn(X)>"
+
+
 def _flatten(spec: str, value: Any, scalars: dict[str, float], details: dict[str, Any]) -> None:
     """Split a describe result into scalar columns and non-scalar details."""
     import numpy as np
@@ -117,9 +149,9 @@ def describe_all(
     """
     import numpy as np
 
-    from . import __version__
-    from .engine.results import DescribeResult
-    from .engine.sources import named
+    from ._version import __version__
+    from .results import DescribeResult
+    from .stream.sources import named
 
     specs = [measures] if isinstance(measures, str) else list(measures)
     if not specs:
@@ -153,7 +185,7 @@ def describe_all(
         scalars: dict[str, float] = {}
         extra: dict[str, Any] = {}
         for spec, m, p in resolved:
-            value = _registry._to_python(m.core(m.prepare_one(X, p), **p))
+            value = to_python(m.core(m.prepare_one(X, p), **p))
             _flatten(spec, value, scalars, extra)
         table.append(scalars)
         if extra:

@@ -69,8 +69,8 @@ def test_linear_cka_sample_space_when_features_outnumber_stimuli(estimator):
 
 
 def test_sample_space_hook_declines_other_kernels_and_wider_stimuli():
-    from reprlab.engine.linear_cka import all_pairs
-    from reprlab.engine.moments import Options
+    from reprlab.measures.cka.batched import all_pairs
+    from reprlab.stream.moments import Options
 
     defaults = _registry.get("cka").info.defaults()
     opts = Options(torch.float64, torch.device("cpu"), torch.float64, labels=["a", "b"])
@@ -103,7 +103,7 @@ def test_units_first_chunks_equal_row_major_ones(monkeypatch, estimator):
     """float32 chunks laid out units-first (for oneDNN) give the row-major chunks' values; the
     transposing copy runs in blocks of rows with a remainder (50-row chunks, 8-row blocks)."""
     from reprlab._linalg import onednn_enabled
-    from reprlab.engine import moments
+    from reprlab.stream import moments
 
     A = layers(n=230, widths=(20, 30, 25), offset=5.0)
     ref = pairwise(A, None, "cka", estimator=estimator)
@@ -126,7 +126,7 @@ def test_units_first_chunks_equal_row_major_ones(monkeypatch, estimator):
 
 
 def test_blocked_transposing_copy_is_exact():
-    from reprlab.engine.moments import TRANSPOSE_ROWS, _sub_into
+    from reprlab.stream.moments import TRANSPOSE_ROWS, _sub_into
 
     g = torch.Generator().manual_seed(0)
     for m in (TRANSPOSE_ROWS - 1, 3 * TRANSPOSE_ROWS + 5):
@@ -140,7 +140,7 @@ def test_blocked_transposing_copy_is_exact():
 
 
 def test_row_norms_of_a_units_first_chunk():
-    from reprlab.engine.moments import NORM_UNITS, _row_sq_norms
+    from reprlab.stream.moments import NORM_UNITS, _row_sq_norms
 
     g = torch.Generator().manual_seed(1)
     spans = [slice(0, 3), slice(3, 3 + 2 * NORM_UNITS + 7)]
@@ -154,7 +154,7 @@ def test_row_norms_of_a_units_first_chunk():
 
 def test_asymmetric_measure_within_and_across():
     """A registered test-only asymmetric streamable measure: |C_xy|_F^2 / |C_xx|_F^2."""
-    from reprlab.engine.moments import StreamSpec
+    from reprlab.stream.moments import StreamSpec
 
     def prep(X, **_):
         return X - X.mean(0)
@@ -162,13 +162,13 @@ def test_asymmetric_measure_within_and_across():
     def asym(X, Y):
         return torch.linalg.matrix_norm(X.T @ Y) ** 2 / torch.linalg.matrix_norm(X.T @ X) ** 2
 
-    with temporary_measure("_engine_test_asym", asym, symmetric=False, range=(0.0, float("inf")), prepare=prep) as name:
-        _registry.set_engine_hooks(
-            name,
-            stream=lambda p: StreamSpec(
-                rep=lambda st: (st.cross**2).sum(), pair=lambda st, hx, hy: (st.cross**2).sum() / hx
-            ),
-        )
+    def stream(p):
+        return StreamSpec(rep=lambda st: (st.cross**2).sum(), pair=lambda st, hx, hy: (st.cross**2).sum() / hx)
+
+    hooks = _registry.Hooks(stream=stream)
+    with temporary_measure(
+        "_engine_test_asym", asym, symmetric=False, range=(0.0, float("inf")), prepare=prep, hooks=hooks
+    ) as name:
         A, B = layers(), layers(seed=5, widths=(2, 8, 3))
         for measure_b in (None, B):
             ref = pairwise(A, measure_b, name)
@@ -177,7 +177,7 @@ def test_asymmetric_measure_within_and_across():
             np.testing.assert_allclose(res.values, ref, rtol=1e-12, atol=1e-10)
         within = rl.compare_all(A, None, name)
         assert not np.allclose(within.values, within.values.T)
-        _registry._REGISTRY[name].extras.pop("stream")
+        _registry._REGISTRY[name].hooks = _registry.Hooks()
         res = rl.compare_all(A, None, name)
         assert res.meta["path"] == "pairs"
         np.testing.assert_allclose(res.values, pairwise(A, None, name), atol=1e-10)
@@ -198,7 +198,7 @@ def test_streaming_from_a_zarr_store_equals_in_memory(tmp_path, params):
 
 
 def test_streaming_memmap_across_sets_and_tiny_budget(tmp_path, monkeypatch):
-    from reprlab.engine import moments
+    from reprlab.stream import moments
 
     A, B = layers(n=150), layers(n=150, seed=2, widths=(6, 3))
     mm = {}
@@ -214,7 +214,7 @@ def test_streaming_memmap_across_sets_and_tiny_budget(tmp_path, monkeypatch):
 
 
 def test_multi_pass_plan_matches(monkeypatch):
-    from reprlab.engine import moments
+    from reprlab.stream import moments
 
     A = layers(n=80, widths=(5, 7, 9, 4, 6))
     monkeypatch.setattr(moments, "ACC_BUDGET", 8 * 60)

@@ -43,7 +43,7 @@ def test_all_pairs_path_equals_pairwise_within_and_across(params, threads):
 
 
 def test_more_features_than_stimuli_and_tiny_budget(monkeypatch):
-    from reprlab.engine import moments
+    from reprlab.stream import moments
 
     A = layers(n=12, widths=(20, 5, 15, 30))  # d > n: points with at most n columns, rank-deficient
     monkeypatch.setattr(moments, "ACC_BUDGET", 8 * 12 * 12)  # one cross-product per block

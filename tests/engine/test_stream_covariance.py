@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import reprlab as rl
-from reprlab.engine import moments
 from reprlab.errors import ReprlabError
+from reprlab.stream import moments
 from tests.engine.test_compare_all import layers, pairwise, to_zarr
 
 SPECS = [

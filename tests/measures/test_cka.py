@@ -84,7 +84,8 @@ def test_feature_and_gram_forms_agree(estimator, shape):
     lin = rl.compare(X, Y, "cka", estimator=estimator)
     # The rbf path builds the n x n matrices; with a linear Gram through sigma -> inf it is not
     # comparable, so compare with an explicit Gram-space evaluation instead.
-    from reprlab.measures.cka import _estimator_matrix, _hsic_matrices
+    from reprlab.measures.cka.core import estimator_matrix as _estimator_matrix
+    from reprlab.measures.cka.core import hsic_matrices as _hsic_matrices
 
     K, L = torch.tensor(X @ X.T), torch.tensor(Y @ Y.T)
     A, B = _estimator_matrix(K, estimator), _estimator_matrix(L, estimator)

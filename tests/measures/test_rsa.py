@@ -21,6 +21,7 @@ from reprlab.errors import ReprlabError, ReprlabTypeError
 from tests.conftest import assert_oracle, oracle_case, oracle_inputs, oracle_records
 
 rsa_mod = importlib.import_module("reprlab.measures.rsa")
+rsa_core = importlib.import_module("reprlab.measures.rsa.core")
 rt_transform = importlib.import_module("rsatoolbox.rdm.transform")  # the package also exports a function `transform`
 
 PAIR_COMPARATORS = [
@@ -405,7 +406,7 @@ def test_compare_all_and_batched_core_agree_with_pairs(compare):
     assert res.meta["path"] == "all_pairs"  # the engine uses the batched core
     m, p = _registry.resolve("rsa", {"compare": compare})
     states = [m.prepare_one(m.check_input(x, "X", None, None), p) for x in layers.values()]
-    batched = rsa_mod._core_matrix(states, states, **p)
+    batched = rsa_core._core_matrix(states, states, **p)
     names = list(layers)
     for i, a in enumerate(names):
         for j, b in enumerate(names):
@@ -557,7 +558,7 @@ def test_batched_core_keeps_asymmetric_riemannian_unmirrored():
     layers = [g.normal(size=(7, 10)) for _ in range(3)]
     m, p = _registry.resolve("rsa", {"rdm": "sqeuclidean", "compare": "riemannian"})
     states = [m.prepare_one(m.check_input(x, "X", None, None), p) for x in layers]
-    got = rsa_mod._core_matrix(states, states, **p)
+    got = rsa_core._core_matrix(states, states, **p)
     for i in range(3):
         for j in range(3):
             want = rl.measures.rsa(layers[i], layers[j], rdm="sqeuclidean", compare="riemannian")

@@ -180,7 +180,7 @@ def test_metric_axioms_for_any_alpha(seed, alpha, score, convention):
 
 
 def test_compare_all_prepares_once_and_matches_pairs(monkeypatch):
-    shape_module = importlib.import_module("reprlab.measures.shape")
+    shape_module = importlib.import_module("reprlab.measures.shape.core")
     g = np.random.default_rng(8)
     reps = {f"L{i}": g.normal(size=(30, 5 + i)) for i in range(4)}
     calls = []

@@ -41,7 +41,7 @@ def rdm_measure():
         lambda DX, DY: spearman_t(upper_triangle(DX), upper_triangle(DY)),
         range=(-1.0, 1.0),
         prepare=lambda X, **_: corr_rdm(X),
-        extras={"pair_matrix": lambda P, **_: P, "compare_pairs": lambda dx, dy, **_: spearman_t(dx, dy)},
+        hooks=_registry.Hooks(pair_matrix=lambda P, **_: P, compare_pairs=lambda dx, dy, **_: spearman_t(dx, dy)),
     ) as registered:
         yield registered
 

@@ -170,7 +170,6 @@ def test_data_parameters_are_refused_under_the_rows_rule(rows_measure_with_data,
 def test_describe_measures_are_refused(gauss, monkeypatch):
     from reprlab import _registry
 
-    _registry.load_all()
     m = _registry.get("cka")
     monkeypatch.setattr(m, "info", __import__("dataclasses").replace(m.info, kind="describe"))
     with pytest.raises(ReprlabError, match="describes one representation"):

@@ -60,7 +60,7 @@ def test_influence_is_row_score_plus_credit_minus_twice_the_value(name):
     n = W.shape[0]
     v = W.sum() / n
     assert float(m.core(PX, PY, **p)) == pytest.approx(v, abs=1e-14)
-    psi = m.extras["influence"](PX, PY, **p).numpy()
+    psi = m.hooks.influence(PX, PY, **p).numpy()
     np.testing.assert_allclose(psi, W.sum(1) + W.sum(0) - 2.0 * v, atol=1e-14)
     assert abs(psi.sum()) < 1e-12
 
@@ -77,7 +77,7 @@ def test_influence_is_the_derivative_of_the_weighted_statistic():
     def v(pi):
         return n * pi @ W @ pi
 
-    psi = m.extras["influence"](PX, PY, **p).numpy()
+    psi = m.hooks.influence(PX, PY, **p).numpy()
     e = 1e-6
     for i in (0, 7, 29):
         d = np.zeros(n)
@@ -103,7 +103,7 @@ def test_bca_uses_the_influence_values():
     X, Y = _pair()
     r = rl.stats.bootstrap(X, Y, "mutual_knn", k=K, n=300, seed=0, method="bca")
     m, p, PX, PY = _lists("mutual_knn", X, Y)
-    psi = m.extras["influence"](PX, PY, **p).numpy()
+    psi = m.hooks.influence(PX, PY, **p).numpy()
     ev = Evaluator.resolve("mutual_knn", {"k": K})
     TX, TY = torch.as_tensor(X), torch.as_tensor(Y)
     # a jackknife value is v + mean(psi without k) = v - psi_k / (n - 1)

@@ -52,7 +52,7 @@ def test_rsa_comparators_needing_the_whole_rdm_are_refused(data):
 
 
 def test_noise_ceiling_uses_compare_rdms(monkeypatch):
-    rsa = importlib.import_module("reprlab.measures.rsa")  # the module (reprlab.measures.rsa is the measure)
+    rsa = importlib.import_module("reprlab.measures.rsa.comparators")  # where compare_rdms lives
 
     calls = []
     real = rsa.compare_rdms

@@ -1,21 +1,51 @@
 """Measures of one representation (intrinsic dimension, neural collapse, sparsity, ...).
 
-One module per family; each registers its measures with kind ``"describe"``. The package itself is
-callable: ``reprlab.describe(X, "twonn")`` is :func:`reprlab.api.describe`, and every measure is also a
-plain function, e.g. ``reprlab.describe.participation_ratio(X)``.
+One module per family; each registers its measures with kind ``"describe"`` when imported, and the
+imports below list the families. Every measure is a plain function here, e.g.
+``reprlab.describe.dimension.twonn`` or, through the public namespace, ``rl.describe.twonn(X)``;
+``rl.describe(X, "twonn")`` is :func:`reprlab.api.describe` (``rl.describe`` is a
+:class:`reprlab.api.DescribeNamespace` over this package, bound in ``reprlab/__init__.py``).
 """
 
-import sys
-import types
+from .activations import (
+    alignment,
+    anisotropy,
+    coding_rate,
+    dead_units,
+    massive_activations,
+    rate_reduction,
+    sparsity,
+    uniformity,
+)
+from .collapse import nc1, neural_collapse, vci
+from .dimension import corrint, gride, local_dimension, mada, mind_ml, mle, mom, tle, twonn
+from .spectrum import alpha_req, effective_rank, lpca, participation_ratio, rankme, spectrum
 
-__all__: list[str] = []
-
-
-class _CallableModule(types.ModuleType):
-    def __call__(self, X, name, /, **params):
-        from ..api import describe
-
-        return describe(X, name, **params)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+__all__ = [
+    "alignment",
+    "alpha_req",
+    "anisotropy",
+    "coding_rate",
+    "corrint",
+    "dead_units",
+    "effective_rank",
+    "gride",
+    "local_dimension",
+    "lpca",
+    "mada",
+    "massive_activations",
+    "mind_ml",
+    "mle",
+    "mom",
+    "nc1",
+    "neural_collapse",
+    "participation_ratio",
+    "rankme",
+    "rate_reduction",
+    "sparsity",
+    "spectrum",
+    "tle",
+    "twonn",
+    "uniformity",
+    "vci",
+]

@@ -9,7 +9,7 @@ best chunks, the best sub-chunks, so that ``torch.topk`` only ever sees rows of 
 (see ``_search`` for why this is exact). Memory is O(block x n), never n x n. On the CPU the query
 blocks are spread over torch's thread count, one single-threaded worker thread each with its own
 product buffer: a block's many small steps (selection, gathers, the exact recomputation) gain little
-from threads inside each step (W5: 0.71 s on one thread, 0.41 s on two; it was 0.8 s either way).
+from threads inside each step, while blocks on separate threads do (docs/benchmarks.md).
 
 Low-rank screen. When a few principal directions hold nearly all the variance, the first search runs
 on ``[P x, |x - P x|]`` (m + 1 coordinates, ``P`` the projection on the leading m directions): their
@@ -27,10 +27,10 @@ Queries that fail the certificate are searched again with the full coordinates a
 ``|x_i - x_j|`` to every point. The returned distances are therefore those of a direct computation, as
 scikit-learn's brute-force search.
 
-Not used, after measurement (W5: n = 20,000, d = 50, a 10-d subspace, one thread): a k-d tree
-(``scipy.spatial.cKDTree``) on the low-rank screen coordinates, with the same lower-bound certificate.
-In 11 dimensions the tree prunes little (the k-th neighbour radius is half the data's spread), and its
-query took 2.5 to 3.7 s against about 1 s for the whole blocked search.
+Not used, after measurement (docs/benchmarks.md): a k-d tree (``scipy.spatial.cKDTree``) on the
+low-rank screen coordinates, with the same lower-bound certificate. In about ten dimensions the tree
+prunes little (the k-th neighbour radius is half the data's spread), and its queries were slower than
+the whole blocked search.
 
 The query itself is excluded (as ``sklearn.neighbors.NearestNeighbors.kneighbors()`` without
 arguments), so duplicates of a point are returned as neighbours at distance exactly 0.

@@ -56,9 +56,9 @@ VERSIONS = (
     "denoised",
     "scRMT",
 )
-#: Upper quantiles s(alpha) of the Tracy-Widom (beta = 1) law, P(TW1 > s) = alpha (Johnstone 2001,
+#: Upper quantiles s(alpha) of the Tracy-Widom (beta = 1) law, P(TW_1 > s) = alpha (Johnstone 2001,
 #: Table 1; Bejan 2005), the values scikit-dimension uses.
-TW1_UPPER = {0.1: 0.4501, 0.05: 0.9793, 0.01: 2.0234, 0.005: 2.4223, 0.001: 3.2722}
+TRACY_WIDOM1_UPPER = {0.1: 0.4501, 0.05: 0.9793, 0.01: 2.0234, 0.005: 2.4223, 0.001: 3.2722}
 SPECTRAL_INVARIANCES = frozenset({"permutation", "orthogonal", "isotropic_scaling", "translation"})
 
 
@@ -129,7 +129,7 @@ def _kn_noise(ev: np.ndarray, n: int, k: int) -> float:
 
 def _kn(ev: np.ndarray, n: int, alpha: float, noise_var: float | None) -> int:
     p = len(ev)
-    s = TW1_UPPER[alpha]
+    s = TRACY_WIDOM1_UPPER[alpha]
     for k in range(1, min(n, p)):
         s2 = noise_var if noise_var is not None else _kn_noise(ev, n, k - 1)
         a, b = math.sqrt(n - 0.5), math.sqrt(p - k + 1 - 0.5)
@@ -305,7 +305,7 @@ def lpca_rule(lam: np.ndarray, n: int, d: int, ver: str, params: dict) -> float:
         "alpha_fan": Param(10.0, check=positive, doc="Fan: large-gap threshold"),
         "beta_fan": Param(0.8, check=_unit, doc="Fan: total-variance threshold"),
         "p_fan": Param(0.95, check=_unit, doc="Fan: fraction of variance attributed to signal"),
-        "alpha_kn": Param(0.05, choices=tuple(TW1_UPPER), doc="KN: significance level"),
+        "alpha_kn": Param(0.05, choices=tuple(TRACY_WIDOM1_UPPER), doc="KN: significance level"),
         "noise_var": Param(None, check=positive, doc="MP/GD/KN/denoised: known noise variance (None: estimate)"),
         "random_state": Param(0, types=(int,), doc="scRMT: seed of the permutation null"),
     },

@@ -2,12 +2,12 @@
 
 Three ways to the matrix, chosen per measure (see docs/engine.md):
 
-1. ``Measure.extras["all_pairs"](A, B, params, options)``: a measure's own batched all-pairs routine on
+1. ``Hooks.all_pairs(A, B, params, options)``: a measure's own batched all-pairs routine on
    the checked in-memory tensors (e.g. linear CKA in sample space, batched RDM comparisons). It may
    return None to decline (e.g. for parameter values it does not cover).
-2. ``Measure.extras["stream"](params) -> StreamSpec | None``: the measure is a function of centred
+2. ``Hooks.stream(params) -> StreamSpec | None``: the measure is a function of centred
    cross-moments, accumulated chunk by chunk over the stimuli with one GEMM per layer and chunk
-   (:mod:`reprlab.engine.moments`). This is the path for stores larger than memory, and the
+   (:mod:`reprlab.stream.moments`). This is the path for stores larger than memory, and the
    feature-space path of linear CKA (in memory only where ``StreamSpec.in_memory``; CCA and linear
    regression keep in-memory arrays on path 3, whose SVDs resolve what covariances cannot).
 3. Otherwise each representation is checked and prepared once (``Measure.prepare``: centring, Gram
@@ -25,12 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__, _registry
-from .._validation import resolve_device, resolve_dtype
+from .. import _pairs, _registry
+from .._validation import as_float, resolve_device, resolve_dtype
+from .._version import __version__
 from ..errors import ReprlabError
-from . import moments
-from .results import ComparisonResult
-from .sources import Source, check_rows, is_lazy, make_source, named_sets
+from ..results import ComparisonResult
+from ..stream import moments
+from ..stream.sources import Source, check_rows, is_lazy, make_source, named_sets
 
 
 def _accumulate_dtype(accumulate: Any, dt: torch.dtype) -> torch.dtype:
@@ -107,7 +108,7 @@ def compare_all(
         raise ReprlabError(f"`chunk_rows` must be a positive integer or None; got {chunk_rows!r}.")
     dt, dev = resolve_dtype(dtype), resolve_device(device)
     opts = moments.Options(dt, dev, _accumulate_dtype(accumulate, dt), chunk_rows)
-    spec_factory = m.extras.get("stream")
+    spec_factory = m.hooks.stream
     spec = spec_factory(p) if spec_factory is not None else None
     lazy = any(is_lazy(x) for x in values_in)
     if stream and spec is None:
@@ -147,7 +148,7 @@ def compare_all(
         values = _stream_local(spec, sources, la, within, m.info.symmetric_for(p), opts, meta)
     else:
         values = None
-        hook = m.extras.get("all_pairs")
+        hook = m.hooks.all_pairs
         if hook is not None:
             A_t = [s.data for s in sources[:la]]
             out = hook(A_t, None if within else [s.data for s in sources[la:]], p, opts)
@@ -187,21 +188,5 @@ def _pairs_local(m: _registry.Measure, p: dict[str, Any], sources: list[Source],
     states = [m.prepare_one(s.data, p) for s in sources]
     sa = states[:la]
     sb = sa if within else states[la:]
-    values = np.full((len(sa), len(sb)), np.nan)
-    for i in range(len(sa)):
-        for j in range(len(sb)):
-            if within and m.info.symmetric_for(p) and j < i:
-                values[i, j] = values[j, i]
-                continue
-            values[i, j] = _scalar_value(m, m.core(sa[i], sb[j], **p))
-    return values
-
-
-def _scalar_value(m: _registry.Measure, v: Any) -> float:
-    v = _registry._to_python(v)
-    if not isinstance(v, float):
-        raise ReprlabError(
-            f"compare_all needs a measure with a scalar value; {m.info.name!r} returned {type(v).__name__}. "
-            "Use reprlab.compare on each pair for richer results."
-        )
-    return v
+    mirror = within and m.info.symmetric_for(p)
+    return _pairs.matrix(sa, sb, lambda x, y: as_float(m.core(x, y, **p), repr(m.info.name), "compare_all"), mirror)

@@ -3,7 +3,7 @@
 * Streamable measures: the stimuli are split into row blocks; each representation becomes a dask
   array (``da.from_zarr`` for a zarr store, so workers read their rows straight from the store;
   ``da.from_array`` otherwise); one task per row block accumulates the cross-moments of its rows
-  (:func:`reprlab.engine.moments.accumulate`) with the shifts fixed up front, the partial sums are
+  (:func:`reprlab.stream.moments.accumulate`) with the shifts fixed up front, the partial sums are
   added in a binary tree on the cluster, and the client finishes the measure. Each task holds one
   row block of every representation plus the accumulators.
 * Other measures: every representation is prepared once on the client, the prepared states are
@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import _registry
-from . import moments
-from .sources import Source, make_source
+from .. import _pairs, _registry
+from .._validation import as_float
+from ..stream import moments
+from ..stream.sources import Source, make_source
 
 
 def _dask_array(s: Source, rows: int) -> Any:
@@ -98,27 +99,19 @@ def dask_stream(
     return moments.run_plan(spec, sources, la, within, symmetric, opts, partial)
 
 
-def _pair_task(name: str, x: Any, y: Any, params: dict[str, Any]) -> Any:
+def _pair_task(name: str, x: Any, y: Any, params: dict[str, Any]) -> float:
     m = _registry.get(name)
-    return _registry._to_python(m.core(x, y, **params))
+    return as_float(m.core(x, y, **params), repr(name), "compare_all")
 
 
 def dask_pairs(
     client: Any, m: _registry.Measure, p: dict[str, Any], sources: list[Source], la: int, within: bool
 ) -> np.ndarray:
     """Prepare each representation once, scatter the states, one task per (needed) pair."""
-    from .compare_all import _scalar_value
-
     states = client.scatter([m.prepare_one(s.data, p) for s in sources])
     sa = states[:la]
     sb = sa if within else states[la:]
-    keys = [
-        (i, j) for i in range(len(sa)) for j in range(len(sb)) if not (within and m.info.symmetric_for(p) and j < i)
-    ]
-    futures = [client.submit(_pair_task, m.info.name, sa[i], sb[j], p, pure=False) for i, j in keys]
-    values = np.full((len(sa), len(sb)), np.nan)
-    for (i, j), v in zip(keys, client.gather(futures)):
-        values[i, j] = _scalar_value(m, v)
-        if within and m.info.symmetric_for(p):
-            values[j, i] = values[i, j]
-    return values
+    mirror = within and m.info.symmetric_for(p)
+    pairs = _pairs.needed(len(sa), len(sb), mirror)
+    futures = [client.submit(_pair_task, m.info.name, sa[i], sb[j], p, pure=False) for i, j in pairs]
+    return _pairs.fill(len(sa), len(sb), pairs, client.gather(futures), mirror)

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..engine.results import ComparisonResult
+from ..results import ComparisonResult
 
 
 class Demo:

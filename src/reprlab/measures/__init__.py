@@ -1,14 +1,73 @@
 """Comparison measures: every measure is a plain function here, e.g. ``reprlab.measures.cka(X, Y)``.
 
-One module per family (``cka.py``, ``cca.py``, ``shape.py``, ``rsa.py``, ...); each registers its
-measures with :func:`reprlab._registry.register`, and every registered measure is exposed as an
-attribute of this package. ``available()`` and ``info()`` read the registry.
+One module or package per family (``cka/``, ``shape/``, ``rsa/``, ``cca.py``, ...); each registers its
+measures with :func:`reprlab._registry.register` when imported. The imports below are the list of
+families: a new family adds its line here (docs/architecture.md, "How to add a measure family").
+
+A measure may share its name with its family's package (``cka``, ``shape``, ``rsa``, ``cca``,
+``procrustes``, ``riemannian``): the public API (``rl.measures.cka(X, Y)``) makes the name the function,
+so ``reprlab.measures.cka`` as an attribute is the function, and the family module is reached by its
+dotted path (``from reprlab.measures.cka import core``, ``importlib.import_module``), which Python's
+import system resolves through ``sys.modules``, not through this attribute. docs/architecture.md says why
+no other arrangement keeps both.
 """
 
-from .._registry import MeasureInfo, Param, Variant, available, info, load_all
+from .._registry import MeasureInfo, Param, Variant, available, info
+from .cca import cca
+from .cka import cka
+from .geometry import distance_correlation, rsm_norm_difference, stress
+from .knn import (
+    cknna,
+    cycle_knn,
+    edit_distance_knn,
+    jaccard_knn,
+    lcs_knn,
+    mutual_knn,
+    rank_knn,
+    second_order_cosine,
+)
+from .matching import correlation_match
+from .procrustes import aligned_cosine, procrustes
+from .regression import linear_regression, ridge
+from .riemannian import riemannian
+from .rsa import rsa
+from .shape import shape
+from .statistics import concentricity_difference, magnitude_difference, uniformity_difference
+from .stochastic import stochastic_shape, stochastic_shape_from_moments
+from .subspace import eigenspace_overlap, gulp
 
-__all__ = ["MeasureInfo", "Param", "Variant", "available", "info", "stochastic_shape_from_moments"]
-
-load_all()
-
-from .stochastic import stochastic_shape_from_moments  # noqa: E402  (an entry point beside the registry)
+__all__ = [
+    "MeasureInfo",
+    "Param",
+    "Variant",
+    "aligned_cosine",
+    "available",
+    "cca",
+    "cka",
+    "cknna",
+    "concentricity_difference",
+    "correlation_match",
+    "cycle_knn",
+    "distance_correlation",
+    "edit_distance_knn",
+    "eigenspace_overlap",
+    "gulp",
+    "info",
+    "jaccard_knn",
+    "lcs_knn",
+    "linear_regression",
+    "magnitude_difference",
+    "mutual_knn",
+    "procrustes",
+    "rank_knn",
+    "ridge",
+    "riemannian",
+    "rsa",
+    "rsm_norm_difference",
+    "second_order_cosine",
+    "shape",
+    "stochastic_shape",
+    "stochastic_shape_from_moments",
+    "stress",
+    "uniformity_difference",
+]

@@ -58,7 +58,7 @@ def rankdata(v: torch.Tensor, method: str = "average") -> torch.Tensor:
     (``average``: the mean rank of a tie group; ``min`` / ``max``; ``dense``: 1, 2, ... over distinct
     values; ``ordinal``: the position in a stable sort). Returned in ``v``'s dtype and device.
 
-    The sort runs in NumPy on the CPU: its SIMD argsort is 2-4x faster than ``torch.sort`` on CPU, and
+    The sort runs in NumPy on the CPU: its SIMD argsort is faster than ``torch.sort`` on CPU (docs/benchmarks.md), and
     ranking is a per-RDM step (never per pair). The rows of a stack are ranked on as many threads as
     torch uses (NumPy's sort releases the GIL).
     """

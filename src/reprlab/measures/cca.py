@@ -56,10 +56,10 @@ import numpy as np
 import torch
 
 from .._linalg import center_columns
-from .._registry import Param, Variant, register, set_engine_hooks
+from .._registry import Hooks, Param, Variant, register
 from .._validation import as_tensor, check_same_rows
-from ..engine.moments import PairStats, StreamSpec, psd_basis
 from ..errors import ReprlabError
+from ..stream.moments import PairStats, StreamSpec, psd_basis
 
 SUMMARIES = ("mean_rho", "mean_r2", "pwcca", "svcca")
 
@@ -170,6 +170,51 @@ def _summarise(M: torch.Tensor, x_units: torch.Tensor | None, summary: str) -> t
 _ALL = frozenset({"permutation", "orthogonal", "isotropic_scaling", "translation", "invertible_linear", "affine"})
 
 
+# --- streaming (reprlab.stream.moments): CCA from accumulated covariances --------------------------
+
+
+@dataclass
+class CCACovState:
+    """Per-representation state from the self covariance ``C = Xc^T Xc = V diag(s^2) V^T`` (kept part).
+
+    ``W = V diag(1/s)`` (d, r) maps the centred data to the orthonormal basis, ``Ux = Xc W``, so
+    ``Ux^T Uy = W_x^T C_xy W_y``; ``units = Ux^T Xc = diag(s) V^T`` (r, d) for the PWCCA weights.
+    """
+
+    W: torch.Tensor
+    units: torch.Tensor
+
+
+def stream_spec(params: dict) -> StreamSpec | None:
+    """CCA from covariances for every summary; None for ``pwcca_weights="google"``.
+
+    Google's PWCCA weights use the raw (uncentred) activity and a QR factorisation of directions
+    shifted by the unit means, with signs that follow LAPACK's singular vectors of the data-derived
+    matrix; the engine's statistics are centred, so that variant is computed in memory only.
+    Directions are kept by :func:`reprlab.stream.moments.psd_basis` (exactly rank-deficient inputs
+    lose the same directions as in memory); ``in_memory=False`` keeps arrays on the per-pair SVD path.
+    """
+    summary, var_kept, dims = params["summary"], params["var_kept"], params["dims"]
+    if summary == "pwcca" and params["pwcca_weights"] == "google":
+        return None
+
+    def rep(st: PairStats) -> CCACovState:
+        _check_stimuli(st.n)
+        s, V = psd_basis(st.cross, st.n, st.eps)
+        if s.numel() == 0:
+            raise _zero_variance(st.label_x)
+        if summary == "svcca":
+            k = _svcca_dims(s, var_kept, dims)
+            s, V = s[:k], V[:, :k]
+        return CCACovState(V / s, s[:, None] * V.T)
+
+    def pair(st: PairStats, x: CCACovState, y: CCACovState) -> torch.Tensor:
+        _warn_degenerate(x.W.shape[1], y.W.shape[1], st.n, 6)
+        return _summarise(x.W.T @ st.cross @ y.W, x.units, summary)
+
+    return StreamSpec(rep, pair, in_memory=False)
+
+
 @register(
     "cca",
     family="cca",
@@ -214,6 +259,7 @@ _ALL = frozenset({"permutation", "orthogonal", "isotropic_scaling", "translation
         ),
     ),
     prepare=_prepare,
+    hooks=Hooks(stream=stream_spec),
 )
 def cca(
     X: CCAState,
@@ -302,51 +348,3 @@ def canonical_correlations(X, Y, *, dtype=None, device=None) -> np.ndarray:
 
 
 cca.canonical_correlations = canonical_correlations  # type: ignore[attr-defined]
-
-
-# --- streaming (reprlab.engine.moments): CCA from accumulated covariances --------------------------
-
-
-@dataclass
-class CCACovState:
-    """Per-representation state from the self covariance ``C = Xc^T Xc = V diag(s^2) V^T`` (kept part).
-
-    ``W = V diag(1/s)`` (d, r) maps the centred data to the orthonormal basis, ``Ux = Xc W``, so
-    ``Ux^T Uy = W_x^T C_xy W_y``; ``units = Ux^T Xc = diag(s) V^T`` (r, d) for the PWCCA weights.
-    """
-
-    W: torch.Tensor
-    units: torch.Tensor
-
-
-def stream_spec(params: dict) -> StreamSpec | None:
-    """CCA from covariances for every summary; None for ``pwcca_weights="google"``.
-
-    Google's PWCCA weights use the raw (uncentred) activity and a QR factorisation of directions
-    shifted by the unit means, with signs that follow LAPACK's singular vectors of the data-derived
-    matrix; the engine's statistics are centred, so that variant is computed in memory only.
-    Directions are kept by :func:`reprlab.engine.moments.psd_basis` (exactly rank-deficient inputs
-    lose the same directions as in memory); ``in_memory=False`` keeps arrays on the per-pair SVD path.
-    """
-    summary, var_kept, dims = params["summary"], params["var_kept"], params["dims"]
-    if summary == "pwcca" and params["pwcca_weights"] == "google":
-        return None
-
-    def rep(st: PairStats) -> CCACovState:
-        _check_stimuli(st.n)
-        s, V = psd_basis(st.cross, st.n, st.eps)
-        if s.numel() == 0:
-            raise _zero_variance(st.label_x)
-        if summary == "svcca":
-            k = _svcca_dims(s, var_kept, dims)
-            s, V = s[:k], V[:, :k]
-        return CCACovState(V / s, s[:, None] * V.T)
-
-    def pair(st: PairStats, x: CCACovState, y: CCACovState) -> torch.Tensor:
-        _warn_degenerate(x.W.shape[1], y.W.shape[1], st.n, 6)
-        return _summarise(x.W.T @ st.cross @ y.W, x.units, summary)
-
-    return StreamSpec(rep, pair, in_memory=False)
-
-
-set_engine_hooks("cca", stream=stream_spec)

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import torch
 
 from .._linalg import matmul
-from .._registry import Param, Variant, nonnegative, register
+from .._registry import Hooks, Param, Variant, nonnegative, register
 from ..errors import ReprlabError
 
 NEIGHBORS = ("cosine", "inner_product", "euclidean")
@@ -288,7 +288,7 @@ KNN_PARAMS = {"k": _k_param(), "neighbors": _neighbors_param()}
     summary="Mutual k-NN alignment: mean fraction of shared nearest neighbours, |N_X(i) & N_Y(i)| / k",
     variants=_variants((0.0, 1.0)),
     prepare=_prepare_lists,
-    extras={"influence": _influence(_mutual_weights)},
+    hooks=Hooks(influence=_influence(_mutual_weights)),
 )
 def mutual_knn(X: KNNState, Y: KNNState, *, k: int = 10, neighbors: str = "cosine") -> torch.Tensor:
     """Mutual k-NN alignment: ``mean_i |N_X(i) & N_Y(i)| / k`` (Huh et al. 2024).
@@ -327,7 +327,7 @@ def mutual_knn(X: KNNState, Y: KNNState, *, k: int = 10, neighbors: str = "cosin
     summary="Jaccard similarity of the k-NN sets: mean |N_X(i) & N_Y(i)| / |N_X(i) | N_Y(i)|",
     variants=_variants((0.0, 1.0)),
     prepare=_prepare_lists,
-    extras={"influence": _influence(_jaccard_weights)},
+    hooks=Hooks(influence=_influence(_jaccard_weights)),
 )
 def jaccard_knn(X: KNNState, Y: KNNState, *, k: int = 10, neighbors: str = "cosine") -> torch.Tensor:
     """k-NN Jaccard similarity: ``mean_i |N_X(i) & N_Y(i)| / |N_X(i) | N_Y(i)|``.
@@ -387,7 +387,7 @@ def cycle_knn(X: KNNState, Y: KNNState, *, k: int = 10, neighbors: str = "cosine
     summary="Rank similarity of the k-NN lists: shared neighbours weighted by how close their ranks are",
     variants=_variants((0.0, 1.0)),
     prepare=_prepare_lists,
-    extras={"influence": _influence(_rank_weights)},
+    hooks=Hooks(influence=_influence(_rank_weights)),
 )
 def rank_knn(X: KNNState, Y: KNNState, *, k: int = 10, neighbors: str = "cosine") -> torch.Tensor:
     """Rank similarity (Wang et al. 2020) of the ordered k-NN lists, averaged over stimuli.

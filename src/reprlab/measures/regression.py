@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._registry import Param, Variant, get, register, set_engine_hooks
+from .._registry import Hooks, Param, Variant, get, register
 from .._validation import as_tensor, check_same_rows
-from ..engine.moments import PairStats, StreamSpec, psd_basis
 from ..errors import ReprlabError
+from ..stream.moments import PairStats, StreamSpec, psd_basis
 
 DIRECTIONS = ("x_to_y", "y_to_x")
 _DIRECTION = Param("x_to_y", choices=DIRECTIONS, doc="x_to_y: predict Y from X; y_to_x: predict X from Y")
@@ -67,6 +67,38 @@ def _constant_target(what: str) -> ReprlabError:
     )
 
 
+@dataclass
+class LinRegCovState:
+    """Per-representation state from the self covariance ``C = Ac^T Ac = V diag(s^2) V^T`` (kept part):
+    ``W = V diag(1/s)``, so that ``U^T Tc = W^T C_pt`` (``U = Ac W``), and the total variance ``tr C``."""
+
+    W: torch.Tensor
+    total: torch.Tensor
+
+
+def _linreg_stream_spec(params: dict[str, Any]) -> StreamSpec:
+    """``linear_regression`` from accumulated covariances: ``R^2 = |W_p^T C_pt|_F^2 / tr C_tt``.
+
+    Directions of the predictor are kept by :func:`reprlab.stream.moments.psd_basis` (an exactly
+    rank-deficient predictor loses the same directions as in memory); ``in_memory=False`` keeps
+    in-memory arrays on the per-pair SVD path.
+    """
+    x_to_y = params["direction"] == "x_to_y"
+
+    def rep(st: PairStats) -> LinRegCovState:
+        s, V = psd_basis(st.cross, st.n, st.eps)
+        return LinRegCovState(V / s, torch.diagonal(st.cross).sum())
+
+    def pair(st: PairStats, x: LinRegCovState, y: LinRegCovState) -> torch.Tensor:
+        pred, target, cross = (x, y, st.cross) if x_to_y else (y, x, st.cross.T)
+        if float(target.total) == 0.0:
+            raise _constant_target("linear_regression")
+        explained = torch.linalg.matrix_norm(pred.W.T @ cross) ** 2
+        return (explained / target.total).clamp(0.0, 1.0)
+
+    return StreamSpec(rep, pair, in_memory=False)
+
+
 @register(
     "linear_regression",
     family="regression",
@@ -93,6 +125,7 @@ def _constant_target(what: str) -> ReprlabError:
         ),
     ),
     prepare=_prepare_linreg,
+    hooks=Hooks(stream=_linreg_stream_spec),
 )
 def linear_regression(X: LinRegState, Y: LinRegState, *, direction: str = "x_to_y") -> torch.Tensor:
     """R^2 of the ordinary least-squares fit (with intercept) of the target's units on the predictor.
@@ -113,41 +146,6 @@ def linear_regression(X: LinRegState, Y: LinRegState, *, direction: str = "x_to_
         raise _constant_target("linear_regression")
     explained = torch.linalg.matrix_norm(pred.U.T @ target.Ac) ** 2
     return (explained / target.total).clamp(0.0, 1.0)
-
-
-@dataclass
-class LinRegCovState:
-    """Per-representation state from the self covariance ``C = Ac^T Ac = V diag(s^2) V^T`` (kept part):
-    ``W = V diag(1/s)``, so that ``U^T Tc = W^T C_pt`` (``U = Ac W``), and the total variance ``tr C``."""
-
-    W: torch.Tensor
-    total: torch.Tensor
-
-
-def _linreg_stream_spec(params: dict[str, Any]) -> StreamSpec:
-    """``linear_regression`` from accumulated covariances: ``R^2 = |W_p^T C_pt|_F^2 / tr C_tt``.
-
-    Directions of the predictor are kept by :func:`reprlab.engine.moments.psd_basis` (an exactly
-    rank-deficient predictor loses the same directions as in memory); ``in_memory=False`` keeps
-    in-memory arrays on the per-pair SVD path.
-    """
-    x_to_y = params["direction"] == "x_to_y"
-
-    def rep(st: PairStats) -> LinRegCovState:
-        s, V = psd_basis(st.cross, st.n, st.eps)
-        return LinRegCovState(V / s, torch.diagonal(st.cross).sum())
-
-    def pair(st: PairStats, x: LinRegCovState, y: LinRegCovState) -> torch.Tensor:
-        pred, target, cross = (x, y, st.cross) if x_to_y else (y, x, st.cross.T)
-        if float(target.total) == 0.0:
-            raise _constant_target("linear_regression")
-        explained = torch.linalg.matrix_norm(pred.W.T @ cross) ** 2
-        return (explained / target.total).clamp(0.0, 1.0)
-
-    return StreamSpec(rep, pair, in_memory=False)
-
-
-set_engine_hooks("linear_regression", stream=_linreg_stream_spec)
 
 
 # --- ridge encoding model ------------------------------------------------------------------------

@@ -78,7 +78,9 @@ def _alpha(v: object) -> str | None:
 
 PARAMS = {
     "method": Param("gaussian", choices=("gaussian", "energy"), doc="gaussian (Wasserstein/Bures) or energy"),
-    "alpha": Param(1.0, check=_alpha, doc="gaussian: weight of means (alpha) vs covariances (2 - alpha); 1: W2"),
+    "alpha": Param(
+        1.0, check=_alpha, doc="gaussian: weight of means (alpha) vs covariances (2 - alpha); 1: 2-Wasserstein"
+    ),
     "group": Param("orth", choices=GROUPS, doc="alignment of the units: orth, perm or identity"),
     "max_iter": Param(1000, check=positive_int, doc="iterations of the alignment optimisation"),
     "tol": Param(1e-10, check=positive, doc="stop when the loss changes by less than tol (relative)"),

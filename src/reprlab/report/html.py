@@ -101,7 +101,7 @@ def _is_matrix(doc: Any) -> bool:
 
 def _auto_sections(root: Path) -> list[dict[str, Any]]:
     """One section per matrix result (heatmap + table) when there is no manifest."""
-    from ..engine.results import ComparisonResult
+    from ..results import ComparisonResult
     from . import figures
 
     sections = []

@@ -2,15 +2,12 @@
 
 RDMs arrive as ``reprlab.RDM`` objects (anything with a ``.condensed`` attribute), square symmetric
 arrays ``(n, n)``, or condensed vectors (upper triangle ``i < j``, row-major, as ``scipy``'s
-``squareform``). Comparisons of two dissimilarity vectors go through the RSA family
-(``reprlab.compare_rdms``) when it is installed; until then a local implementation of the four
-comparators the noise ceiling needs (``spearman``, ``rho_a``, ``pearson``, ``cosine``, following
-rsatoolbox 0.3's definitions) is used. The two agree on the rsatoolbox reference values.
+``squareform``). Comparisons of two dissimilarity vectors are the RSA family's comparators
+(:mod:`reprlab.measures.rsa.comparators`): one RSA in the library.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 from typing import Any
 
@@ -18,8 +15,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from ..errors import ReprlabError
-
-LOCAL_METHODS = ("spearman", "rho_a", "pearson", "cosine")
+from ..measures.rsa import comparators
 
 
 def n_from_condensed(length: int, name: str) -> int:
@@ -91,40 +87,9 @@ def rdm_stack(rdms: Any, name: str) -> np.ndarray:
     return np.stack(out)
 
 
-def _rsa():
-    """The RSA family module, or None while it is not installed."""
-    try:
-        return importlib.import_module("reprlab.measures.rsa")
-    except ModuleNotFoundError as err:
-        if err.name != "reprlab.measures.rsa":
-            raise
-        return None
-
-
-def _local_compare(a: np.ndarray, b: np.ndarray, method: str) -> float:
-    if method == "cosine":
-        return float(a @ b / math.sqrt((a @ a) * (b @ b)))
-    if method == "rho_a":  # rsatoolbox compare_rho_a: no tie correction in the denominator
-        ra, rb = rankdata(a), rankdata(b)
-        m = a.shape[0]
-        return float(12.0 * ((ra - ra.mean()) @ (rb - rb.mean())) / (m**3 - m))
-    if method == "spearman":
-        a, b = rankdata(a), rankdata(b)
-    a, b = a - a.mean(), b - b.mean()
-    return float(a @ b / math.sqrt((a @ a) * (b @ b)))
-
-
 def compare_vectors(a: np.ndarray, b: np.ndarray, method: str) -> float:
-    """Compare two condensed RDMs with ``method`` (``reprlab.compare_rdms`` when available)."""
-    rsa = _rsa()
-    if rsa is not None:
-        return float(rsa.compare_rdms(a, b, method=method))
-    if method not in LOCAL_METHODS:
-        raise ReprlabError(
-            f"RDM comparison {method!r} needs the RSA measures (reprlab.measures.rsa), which are not installed; "
-            f"available here: {', '.join(LOCAL_METHODS)}."
-        )
-    return _local_compare(a, b, method)
+    """Compare two condensed RDMs with ``method`` (:func:`reprlab.compare_rdms`)."""
+    return float(comparators.compare_rdms(a, b, method=method))
 
 
 def pool(vectors: np.ndarray, method: str) -> np.ndarray:

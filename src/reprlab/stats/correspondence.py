@@ -23,9 +23,10 @@ import torch
 
 from .. import _registry
 from .._stimulus_ids import match_rows
+from .._validation import as_float
 from ..errors import ReprlabError, ReprlabTypeError
 from .bootstrap import _check_units, run_bootstrap
-from .resampling import Evaluator, check_count, check_level, check_seed, guarded, to_float
+from .resampling import Evaluator, check_count, check_level, check_seed, guarded
 
 
 def _layers(reps: Any, arg: str) -> tuple[list[str], list[Any]]:
@@ -213,7 +214,12 @@ def layer_identification(
         for t in range(k):
             if s == t or (symmetric and t < s):
                 continue
-            M = np.array([[to_float(core(a, b, **ev.params), ev.spec) for b in prepared[t]] for a in prepared[s]])
+            M = np.array(
+                [
+                    [as_float(core(a, b, **ev.params), ev.spec, "resampling statistics") for b in prepared[t]]
+                    for a in prepared[s]
+                ]
+            )
             matches[s, t] = _best(M, larger, 1)
             if symmetric:
                 matches[t, s] = _best(M, larger, 0)

@@ -25,44 +25,36 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from scipy.stats import rankdata
 
 from .._stimulus_ids import match_rows
 from ..errors import ReprlabError
-from ._rdm import LOCAL_METHODS, _local_compare, n_from_condensed, rdm_vector
+from ..measures.rsa import RDM_METHODS, compare_states, prepare_rdms
+from ..measures.rsa import rdm as rsa_rdm
+from ._rdm import n_from_condensed, rdm_vector
 from .bootstrap import BootstrapResult, _check_method, _check_units, _seed_of, interval, run_bootstrap
 from .resampling import check_count, check_level, check_seed
 
-RDM_METHODS = ("cosine", "correlation", "euclidean", "sqeuclidean")
+PAIR_COMPARATORS = ("spearman", "rho_a", "pearson", "cosine")
 
 
 def model_rdm(X: Any, method: str = "cosine", name: str = "X") -> np.ndarray:
-    """The square RDM of a representation ``X`` (n_stimuli, n_features): ``cosine`` (1 - cosine
-    similarity of rows), ``correlation`` (1 - Pearson correlation of rows), ``euclidean`` or
-    ``sqeuclidean`` distances (the same definitions as ``scipy.spatial.distance.pdist``)."""
+    """The square RDM of a representation ``X`` (n_stimuli, n_features) as a NumPy array: the RSA family's
+    :func:`reprlab.rdm` with ``method`` (``cosine``, ``correlation``, ``euclidean``, ``sqeuclidean``, ...;
+    the same definitions as ``scipy.spatial.distance.pdist``), each row its own condition."""
     if method not in RDM_METHODS:
         raise ReprlabError(f"`rdm` must be one of {RDM_METHODS}; got {method!r}.")
     A = np.asarray(X.detach().cpu() if hasattr(X, "detach") else X, dtype=float)
     if A.ndim != 2:
         raise ReprlabError(f"`{name}` must be a 2-D array (n_stimuli, n_features); got shape {A.shape}.")
-    if method == "correlation":
-        A = A - A.mean(1, keepdims=True)
-    if method in ("cosine", "correlation"):
-        norms = np.linalg.norm(A, axis=1)
-        if np.any(norms == 0):
-            raise ReprlabError(
-                f"`{name}` has rows with zero norm (after centring), where {method} distance is undefined."
-            )
-        U = A / norms[:, None]
-        D = 1.0 - U @ U.T
-    else:
-        sq = (A * A).sum(1)
-        D = np.maximum(sq[:, None] + sq[None, :] - 2 * A @ A.T, 0.0)
-        if method == "euclidean":
-            D = np.sqrt(D)
-    D = (D + D.T) / 2
-    np.fill_diagonal(D, 0.0)
-    return D
+    return rsa_rdm(A, method).square
+
+
+def _compare(a: np.ndarray, b: np.ndarray, method: str) -> float:
+    """The RSA family's comparator ``method`` on two vectors of the same pairs' dissimilarities."""
+    va, vb = torch.from_numpy(np.ascontiguousarray(a)), torch.from_numpy(np.ascontiguousarray(b))
+    return float(compare_states(prepare_rdms(va[None], 0, method), prepare_rdms(vb[None], 0, method))[0, 0])
 
 
 def _square(rdm: Any, name: str) -> np.ndarray:
@@ -118,16 +110,17 @@ def rdm_alignment(
         read as an RDM when it is symmetric with a zero diagonal).
     target : RDM (``reprlab.RDM``, square (n, n) or condensed)
         The target dissimilarities, e.g. human judgements, over the same stimuli in the same order.
-    rdm : {"cosine", "correlation", "euclidean", "sqeuclidean"}
-        How the model RDM is computed from a representation (see :func:`model_rdm`).
+    rdm : str
+        How the model RDM is computed from a representation: a method of :func:`reprlab.rdm`
+        (``"cosine"``, ``"correlation"``, ``"euclidean"``, ``"sqeuclidean"``, ...; see :func:`model_rdm`).
     compare : {"spearman", "rho_a", "pearson", "cosine"}
         RDM comparator over the upper triangle.
     n, seed, ci, method
         Bootstrap over stimuli, as :func:`reprlab.stats.bootstrap` (distinct-pairs rule).
     """
     X, target = match_rows([("X", X), ("target", target)], None)
-    if compare not in LOCAL_METHODS:
-        raise ReprlabError(f"`compare` must be one of {LOCAL_METHODS}; got {compare!r}.")
+    if compare not in PAIR_COMPARATORS:
+        raise ReprlabError(f"`compare` must be one of {PAIR_COMPARATORS}; got {compare!r}.")
     n = check_count(n)
     ci = check_level(ci)
     method = _check_method(method)
@@ -147,7 +140,7 @@ def rdm_alignment(
 
     def value_on(ix: np.ndarray) -> float:
         i, j = _pairs(ix)
-        return _local_compare(M[i, j], T[i, j], compare)
+        return _compare(M[i, j], T[i, j], compare)
 
     value, samples, jack = run_bootstrap(value_on, units, n=n, rng=rng, jackknife=method == "bca")
     lo, hi = interval(samples, value, ci, method, jack)

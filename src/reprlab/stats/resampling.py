@@ -12,7 +12,7 @@ stimuli (linear CKA, CCA, regression, Procrustes, ...).
 **Distinct pairs** (measures whose value is a comparison of pairwise dissimilarities between stimuli,
 such as RSA). A stimulus drawn twice would add zero dissimilarities between its copies in *both*
 representations: trivially "agreeing" pairs that bias the comparison upwards. Such measures declare two
-hooks in ``Measure.extras`` (``register(..., extras={...})``):
+hooks (``register(..., hooks=Hooks(pair_matrix=..., compare_pairs=...))``, :class:`reprlab._registry.Hooks`):
 
 ``pair_matrix(P, **params) -> (m, m) tensor``
     The symmetric dissimilarity (or similarity) matrix over the m resampling units (stimuli, or
@@ -57,12 +57,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import _registry
+from .. import _pairs, _registry
+from .._validation import as_float
 from ..errors import ReprlabError, ReprlabTypeError
-
-PAIR_MATRIX = "pair_matrix"
-COMPARE_PAIRS = "compare_pairs"
-INFLUENCE = "influence"
 
 #: The fewest stimuli a bootstrap accepts: with fewer, many resamples hold only one or two distinct
 #: stimuli (a resample of 4 repeats one stimulus 4 times with probability 1/64).
@@ -132,19 +129,6 @@ def larger_is_similar(info: _registry.MeasureInfo, params: Mapping[str, Any]) ->
     return flips.pop() if flips else info.larger_is_similar
 
 
-def to_float(value: Any, spec: str) -> float:
-    """A measure's value as a Python float (a scalar is required for resampling statistics)."""
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ReprlabError(f"{spec} returns an array of shape {tuple(value.shape)}; statistics need one number.")
-        return float(value.reshape(()))
-    if isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(value, bool):
-        return float(value)
-    raise ReprlabError(
-        f"{spec} returns a {type(value).__name__}; resampling statistics need one number per comparison."
-    )
-
-
 @dataclass
 class Evaluator:
     """A resolved compare measure that can be evaluated on resamples of stimuli (see module docstring)."""
@@ -181,12 +165,12 @@ class Evaluator:
     @property
     def pairwise(self) -> bool:
         """True when the measure declares the distinct-pairs hooks (``pair_matrix`` and ``compare_pairs``)."""
-        return PAIR_MATRIX in self.measure.extras and COMPARE_PAIRS in self.measure.extras
+        return self.measure.hooks.pair_matrix is not None
 
     @property
     def linearised(self) -> bool:
         """True when bootstrap resamples use the measure's ``influence`` hook (and it has no pair hooks)."""
-        return not self.pairwise and INFLUENCE in self.measure.extras
+        return not self.pairwise and self.measure.hooks.influence is not None
 
     @property
     def rule(self) -> str:
@@ -220,7 +204,7 @@ class Evaluator:
         if not self.pairwise:
             return T
         P = self.measure.prepare_one(T, self.params)
-        return self.measure.extras[PAIR_MATRIX](P, **self.params)
+        return self.measure.hooks.pair_matrix(P, **self.params)
 
     def units(self, F: torch.Tensor) -> int:
         """How many resampling units (stimuli, or conditions) ``F`` has."""
@@ -245,10 +229,10 @@ class Evaluator:
         if self.pairwise:
             if SX.shape[0] < 3:
                 raise ReprlabError(f"only {SX.shape[0]} distinct pairs of stimuli remain to compare")
-            v = self.measure.extras[COMPARE_PAIRS](SX, SY, **self.params)
+            v = self.measure.hooks.compare_pairs(SX, SY, **self.params)
         else:
             v = self.measure.core(SX, SY, **self.params)
-        return to_float(v, self.spec)
+        return as_float(v, self.spec, "resampling statistics")
 
     def on(self, FX: torch.Tensor, FY: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor | None = None) -> float:
         """The measure with X's units ``ix`` against Y's units ``iy`` (default ``ix``: a resample of
@@ -262,11 +246,11 @@ class Evaluator:
         """The measure of every ``FA[a]`` against every ``FB[b]`` on one resample ``ix`` of both, each
         representation prepared once (a (len(FA), len(FB)) array)."""
         if self.linearised:
-            return np.array([[self._linear(a, b, ix) for b in FB] for a in FA], dtype=float).reshape(len(FA), len(FB))
+            return _pairs.matrix(FA, FB, lambda a, b: self._linear(a, b, ix), mirror=False)
         pos = self.positions(ix)
         sa = [self.sample(f, ix, pos) for f in FA]
         sb = [self.sample(f, ix, pos) for f in FB]
-        return np.array([[self.value(a, b) for b in sb] for a in sa], dtype=float).reshape(len(FA), len(FB))
+        return _pairs.matrix(sa, sb, self.value, mirror=False)
 
     def _linear(self, FX: torch.Tensor, FY: torch.Tensor, ix: torch.Tensor) -> float:
         """``v + mean(psi[ix])`` (module docstring); exactly ``v`` on the full sample in any order."""
@@ -276,8 +260,8 @@ class Evaluator:
                 if id(F) not in self._prepared:
                     self._prepared[id(F)] = (F, self.measure.prepare_one(F, self.params))
             PX, PY = self._prepared[id(FX)][1], self._prepared[id(FY)][1]
-            v = to_float(self.measure.core(PX, PY, **self.params), self.spec)
-            psi = self.measure.extras[INFLUENCE](PX, PY, **self.params).to(torch.float64)
+            v = as_float(self.measure.core(PX, PY, **self.params), self.spec, "resampling statistics")
+            psi = self.measure.hooks.influence(PX, PY, **self.params).to(torch.float64)
             self._influence[key] = (v, psi)
         v, psi = self._influence[key]
         n = psi.shape[0]

@@ -33,17 +33,16 @@ revisited", ICML; Gretton et al. (2005), ALT; Song et al. (2012), JMLR 13; Lange
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from .._linalg import center_columns, center_gram, median, sq_distances, upper_triangle
-from .._registry import Param, Variant, nonnegative, positive, register, set_engine_hooks
-from ..errors import ReprlabError
+from ..._linalg import center_columns, center_gram
+from ..._registry import Param, nonnegative, positive
+from ...errors import ReprlabError
+from .kernels import KERNELS, kernel_matrix
 
-KERNELS = ("linear", "rbf", "laplace")
 ESTIMATORS = ("biased", "unbiased", "lange")
 
 
@@ -70,26 +69,7 @@ class CKAState:
     self_hsic: torch.Tensor
 
 
-def _kernel_matrix(X: torch.Tensor, kernel: str, sigma: float | None, sigma_scale: float) -> torch.Tensor:
-    if kernel == "linear":
-        return X @ X.T
-    D2 = sq_distances(X)
-    if sigma is None:
-        med = median(upper_triangle(D2).sqrt(), lower=True)
-        if float(med) == 0.0:
-            raise ReprlabError(
-                "The median heuristic gives a bandwidth of 0 (over half of the pairwise distances are 0, "
-                "e.g. many duplicate rows). Pass an explicit `sigma`."
-            )
-        s = sigma_scale * med
-    else:
-        s = torch.as_tensor(sigma, dtype=X.dtype, device=X.device)
-    if kernel == "rbf":
-        return torch.exp(-D2 / (2.0 * s * s))
-    return torch.exp(-D2.sqrt() / s)
-
-
-def _estimator_matrix(K: torch.Tensor, estimator: str) -> torch.Tensor:
+def estimator_matrix(K: torch.Tensor, estimator: str) -> torch.Tensor:
     """The matrix whose (weighted) inner products give HSIC under ``estimator``."""
     if estimator == "biased":
         return center_gram(K)
@@ -105,7 +85,7 @@ def _hsic_unbiased_from_sums(cross: torch.Tensor, sk: torch.Tensor, sl: torch.Te
     return (cross + sk * sl / ((n - 1) * (n - 2)) - 2.0 * kl / (n - 2)) / (n * (n - 3))
 
 
-def _hsic_matrices(A: torch.Tensor, B: torch.Tensor, estimator: str, n: int) -> torch.Tensor:
+def hsic_matrices(A: torch.Tensor, B: torch.Tensor, estimator: str, n: int) -> torch.Tensor:
     if estimator == "unbiased":
         return _hsic_unbiased_from_sums((A * B).sum(), A.sum(), B.sum(), A.sum(1) @ B.sum(1), n)
     return (A * B).sum()
@@ -115,8 +95,8 @@ def _hsic_linear(a: CKAState, b: CKAState, estimator: str) -> torch.Tensor:
     """HSIC of two linear-kernel states, in whichever of feature or Gram space is cheaper."""
     n, dx, dy = a.n, a.Xc.shape[1], b.Xc.shape[1]
     if n * (dx + dy) < dx * dy:  # n x n Gram matrices are smaller than the d x d cross-product
-        return _hsic_matrices(
-            _estimator_matrix(a.Xc @ a.Xc.T, estimator), _estimator_matrix(b.Xc @ b.Xc.T, estimator), estimator, n
+        return hsic_matrices(
+            estimator_matrix(a.Xc @ a.Xc.T, estimator), estimator_matrix(b.Xc @ b.Xc.T, estimator), estimator, n
         )
     cross = torch.linalg.matrix_norm(a.Xc.T @ b.Xc) ** 2  # tr(Kc Lc) = |Xc^T Yc|_F^2
     if estimator == "biased":
@@ -156,7 +136,7 @@ def cka_from_hsic(num: Any, self_x: Any, self_y: Any, eps: float, angular: bool)
     return torch.arccos(value) if angular else value
 
 
-def _prepare(
+def prepare(
     X: torch.Tensor,
     *,
     kernel: str,
@@ -173,8 +153,8 @@ def _prepare(
         state = CKAState(n, Xc, None, diag, torch.zeros((), dtype=X.dtype, device=X.device))
         state.self_hsic = _hsic_linear(state, state, estimator)
     else:
-        K = _estimator_matrix(_kernel_matrix(X, kernel, sigma, sigma_scale), estimator)
-        state = CKAState(n, None, K, None, _hsic_matrices(K, K, estimator, n))
+        K = estimator_matrix(kernel_matrix(X, kernel, sigma, sigma_scale), estimator)
+        state = CKAState(n, None, K, None, hsic_matrices(K, K, estimator, n))
     if not float(state.self_hsic) > 0.0:
         if (kernel == "linear" and bool((state.Xc == 0).all())) or state.self_hsic == 0:
             raise ReprlabError(
@@ -190,59 +170,6 @@ def _prepare(
     return state
 
 
-@register(
-    "cka",
-    family="cka",
-    params=PARAMS,
-    larger_is_similar=True,
-    is_metric=False,
-    symmetric=True,
-    invariances={"orthogonal", "isotropic_scaling", "translation"},
-    range=(0.0, 1.0),
-    references=(
-        "Kornblith et al. (2019) Similarity of neural network representations revisited, ICML",
-        "Song et al. (2012) Feature selection via dependence maximization, JMLR (unbiased HSIC)",
-        "Lange et al. (2022) arXiv:2206.10999 (off-diagonal masked HSIC)",
-        (
-            "matches: ReSi CKA (biased); netrep LinearCKA and wrongu/repsim AngularCKA (angular=True); "
-            "platonic-rep AlignmentMetrics.cka (eps=1e-6)"
-        ),
-    ),
-    summary="Centered kernel alignment: cosine between centred kernel matrices (HSIC-normalised)",
-    variants=(
-        Variant(
-            {"angular": True},
-            False,
-            True,
-            frozenset({"orthogonal", "isotropic_scaling", "translation"}),
-            (0.0, math.pi / 2),
-            "arccos of CKA: an angular pseudometric (Williams et al. 2021)",
-        ),
-        Variant(
-            {"estimator": "unbiased"},
-            True,
-            False,
-            frozenset({"orthogonal", "isotropic_scaling", "translation"}),
-            (-1.0, 1.0),
-        ),
-        Variant(
-            {"kernel": "rbf"},
-            True,
-            False,
-            frozenset({"orthogonal", "isotropic_scaling", "translation"}),
-            (0.0, 1.0),
-            "invariant to isotropic scaling only with the median-heuristic bandwidth (sigma=None)",
-        ),
-        Variant(
-            {"kernel": "laplace", "estimator": "lange", "angular": True},
-            False,
-            False,
-            frozenset({"orthogonal", "isotropic_scaling", "translation"}),
-            (0.0, math.pi),
-        ),
-    ),
-    prepare=_prepare,
-)
 def cka(
     X: CKAState,
     Y: CKAState,
@@ -281,12 +208,5 @@ def cka(
     if kernel == "linear":
         num = _hsic_linear(X, Y, estimator)
     else:
-        num = _hsic_matrices(X.K, Y.K, estimator, X.n)
+        num = hsic_matrices(X.K, Y.K, estimator, X.n)
     return cka_from_hsic(num, X.self_hsic, Y.self_hsic, eps, angular)
-
-
-# compare_all's fast paths (reprlab.engine): all-pairs linear CKA in sample space, and the cross-moment
-# (feature-space, streaming, Dask) path for linear CKA.
-from ..engine import linear_cka as _engine  # noqa: E402
-
-set_engine_hooks("cka", all_pairs=_engine.all_pairs, stream=_engine.stream_spec)

@@ -3,7 +3,8 @@
 Measures that depend on the data only through centred (cross-)covariance sums, such as linear CKA,
 CCA, shape metrics and linear regression, can be computed in one pass over the rows with memory
 bounded by the chunk size and the d x d accumulators, not by the number of stimuli n. A measure
-opts in by registering a :class:`StreamSpec` factory as ``Measure.extras["stream"]``.
+opts in by registering a :class:`StreamSpec` factory as its ``stream`` hook
+(``register(..., hooks=Hooks(stream=...))``, :class:`reprlab._registry.Hooks`).
 
 For every needed pair of representations (x, y) the pass accumulates, with a fixed per-representation
 shift c (the exact column mean for in-memory data, the mean of the first chunk for stores; it only
@@ -35,6 +36,7 @@ import torch
 from torch.linalg import vector_norm
 
 from .._linalg import add_matmul_, onednn_enabled
+from .._validation import as_float
 from .sources import Source
 
 ACC_BUDGET = 1 << 30  # bytes of accumulators per pass
@@ -232,12 +234,10 @@ ROWS_FIRST_MIN_MACS = 1024
 
 def _rows_first(tasks: list[Task], widths: list[int], total: int, dtype: torch.dtype, device: torch.device) -> bool:
     """Whether to store a chunk transposed (units as rows), so that every block product ``Z_l^T Z_r``
-    has a row-major left factor and :func:`reprlab._linalg.matmul` can take oneDNN (1.3-1.9x MKL's
-    rate on this AMD CPU). The transposing copy (:func:`_sub_into`) costs ~2 ns an element more than a
-    row-major one here against ~3.3 ps saved a multiply-add, so it pays from ~650 multiply-adds an
-    element; measured: W1 (13 layers of 768, 5,376 an element) 1.17x -> 1.03-1.05x the GEMM limit; a
-    W7-like pair of 1,024-unit sources (1,536 an element; 262,144 rows from memory-mapped files)
-    11.0-11.9 against 12.6-13.6 s (GEMMs 8.6-9.5 against 11.4-12.1 s, copies 1.9 against 0.8 s)."""
+    has a row-major left factor and :func:`reprlab._linalg.matmul` can take oneDNN. The transposing
+    copy (:func:`_sub_into`) costs more per element than a row-major one, and the faster products save
+    time per multiply-add, so it pays above a number of multiply-adds per element of the chunk,
+    :data:`ROWS_FIRST_MIN_MACS` (the measurements that set it are in docs/benchmarks.md)."""
     if not onednn_enabled(dtype, device):
         return False
     macs = sum(widths[t.left] * sum(widths[t.lo : t.hi]) for t in tasks)
@@ -251,8 +251,7 @@ TRANSPOSE_ROWS = 256
 def _sub_into(out: torch.Tensor, x: torch.Tensor, shift: torch.Tensor) -> None:
     """``out = x - shift``. Into a units-first chunk (``out`` a transposed view) a block of
     ``TRANSPOSE_ROWS`` rows at a time: each block is read contiguously and written as runs of that many
-    elements, 1.8 ns an element here against 4.3 ns for the one strided copy (a 32,768 x 1,024 chunk
-    61 against 144 ms; a row-major copy takes 0.3 ns an element)."""
+    elements, which is several times faster than one strided copy (docs/benchmarks.md)."""
     if out.stride(0) != 1 or out.shape[0] <= TRANSPOSE_ROWS:
         torch.sub(x, shift, out=out)
         return
@@ -266,10 +265,10 @@ NORM_UNITS = 64
 
 def _row_sq_norms(Z: torch.Tensor, spans: list[slice]) -> torch.Tensor:
     """``|z_r|^2`` of every row (stimulus) of the chunk ``Z`` (m x total) over each span of columns
-    (one source each): len(spans) x m. Row-major: a fused norm per span, which reads the chunk once (6x
-    faster than squaring into a temporary and summing). Units-first (``Z`` a transposed view): the
-    squares of ``NORM_UNITS`` units at a time summed into the m norms, reading along the contiguous
-    stimuli (17 ms for 32,768 x 2,048 against 220 ms for a norm across the strided dimension)."""
+    (one source each): len(spans) x m. Row-major: a fused norm per span, which reads the chunk once
+    (no squared temporary). Units-first (``Z`` a transposed view): the squares of ``NORM_UNITS`` units
+    at a time summed into the m norms, reading along the contiguous stimuli rather than across the
+    strided dimension (an order of magnitude faster; docs/benchmarks.md)."""
     if Z.stride(0) != 1:
         return torch.stack([vector_norm(Z[:, span], dim=1) for span in spans]).square_()
     Zt = Z.T
@@ -408,7 +407,11 @@ def run_plan(
                 st = block_stats(t.left, t.left, S, base, plan, labels, spec.row_norms, eps)
                 states[t.left] = spec.rep(st)
                 if within:
-                    values[t.left, t.left] = _scalar(spec.pair(st, states[t.left], states[t.left]))
+                    values[t.left, t.left] = as_float(
+                        spec.pair(st, states[t.left], states[t.left]),
+                        f"the measure on {labels[t.left]!r}",
+                        "compare_all",
+                    )
         for t, S in zip(tasks, acc.blocks):
             if t.is_self:
                 continue
@@ -419,21 +422,21 @@ def run_plan(
                 st = block_stats(t.left, h, blk, base, plan, labels, spec.row_norms, eps)
                 g = t.left
                 j = h if within else h - la
-                values[g, j] = _scalar(spec.pair(st, states[g], states[h]))
+                values[g, j] = as_float(
+                    spec.pair(st, states[g], states[h]), f"the measure on {labels[g]!r}", "compare_all"
+                )
                 if within:
                     if symmetric:
                         values[j, g] = values[g, j]
                     else:
-                        values[j, g] = _scalar(spec.pair(st.transposed(), states[h], states[g]))
+                        values[j, g] = as_float(
+                            spec.pair(st.transposed(), states[h], states[g]),
+                            f"the measure on {labels[h]!r}",
+                            "compare_all",
+                        )
         del acc
     return values
 
 
-def _scalar(v: Any) -> float:
-    from ..errors import ReprlabError
-
-    if isinstance(v, torch.Tensor) and v.ndim == 0:
-        return float(v)
-    if isinstance(v, (float, int)) and not isinstance(v, bool):
-        return float(v)
-    raise ReprlabError(f"compare_all needs a measure with a scalar value; got {type(v).__name__}.")
+def _value(v: object, label: str) -> float:
+    return as_float(v, f"the measure on {label!r}", "compare_all")

@@ -25,23 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
-from .._linalg import median, sq_distances, upper_triangle
-from .._validation import resolve_device, resolve_dtype
-from ..errors import ReprlabError
-from .results import ComparisonResult
-from .sources import check_rows, make_source, named_sets
-
-KERNELS = ("linear", "rbf", "laplace")
-
-
-def _kernel(X: torch.Tensor, kernel: str, sigma: torch.Tensor | None) -> torch.Tensor:
-    if kernel == "linear":
-        return X @ X.T
-    D2 = sq_distances(X)
-    if kernel == "rbf":
-        return torch.exp(-D2 / (2.0 * sigma * sigma))
-    return torch.exp(-D2.sqrt() / sigma)
+from ..._linalg import median, sq_distances, upper_triangle
+from ..._validation import resolve_device, resolve_dtype
+from ..._version import __version__
+from ...errors import ReprlabError
+from ...results import ComparisonResult
+from ...stream.sources import check_rows, make_source, named_sets
+from .kernels import KERNELS, kernel_matrix
 
 
 def minibatch_cka(
@@ -107,7 +97,7 @@ def minibatch_cka(
                     if float(med) == 0.0:
                         raise ReprlabError(f"The median distance of {s.label} is 0; pass an explicit `sigma`.")
                     sigmas[g] = sigma_scale * med
-            K = _kernel(X, kernel, sigmas[g]).fill_diagonal_(0.0)  # K~: zero diagonal (Song et al.)
+            K = kernel_matrix(X, kernel, sigmas[g], sigma_scale).fill_diagonal_(0.0)  # K~: zero diagonal (Song et al.)
             mats.append(K.reshape(-1))
             rowsums.append(K.sum(1))
             sums.append(K.sum())

@@ -1,6 +1,6 @@
 """Shape metrics for :func:`reprlab.compare_all`: every pair from batched cross-products.
 
-Per representation, :func:`reprlab.measures.shape._prepare` (centring, projection, whitening) runs
+Per representation, :func:`reprlab.measures.shape.core.prepare` (centring, projection, whitening) runs
 once and its points ``F_i`` are packed, transposed, into one ``sum(d_i) x n`` matrix. Per left
 representation ``i`` one GEMM ``F_i^T [F_j ...]`` (:func:`reprlab._linalg.matmul`) gives the
 cross-products of all its pairs (each unordered pair once within one set), whose nuclear norms come
@@ -9,9 +9,9 @@ as :func:`reprlab.measures.shape.shape` scores it (equal to the per-pair ``rl.co
 The diagonal of a within-set matrix is 0, the distance of a representation to itself. On the CPU the
 work is spread over torch's thread count as single-threaded workers
 (:func:`reprlab._linalg.torch_on_threads`): the preparations (when they need eigendecompositions),
-then one row of pairs per worker, its product followed by its eigensolves (W3, alpha=0.5: 0.69-0.77 s
-against 0.74-0.79 s for all products on two threads, then all eigensolves); elsewhere the products
-stream into batched eigensolves.
+then one row of pairs per worker, its product followed by its eigensolves (which beat all products
+on all threads followed by all eigensolves; docs/benchmarks.md); elsewhere the products stream into
+batched eigensolves.
 
 Covers the orthogonal group (the permutation group solves one assignment per pair and takes the
 generic per-pair path). Memory: the packed points (the size of the inputs) and at most
@@ -39,22 +39,22 @@ from typing import Any
 
 import torch
 
-from .._linalg import matmul, torch_on_threads
-from ..measures.shape import (
+from ..._linalg import matmul, torch_on_threads
+from ...stream.moments import Options, PairStats, StreamSpec
+from .core import (
     ShapePoint,
     ShapeState,
-    _null_mask,
-    _prepare,
     assignment_inner,
     check_not_zero,
     check_stimuli,
     group_score,
     nuclear_norms,
+    null_mask,
     orthogonal_score,
+    prepare,
     warn_if_spanning,
     whitening_weights,
 )
-from .moments import Options, PairStats, StreamSpec
 
 
 def _pack(states: list[ShapeState]) -> tuple[torch.Tensor, list[int]]:
@@ -115,14 +115,14 @@ def _nuclear_by_shape(mats: list[torch.Tensor], bounds: list[torch.Tensor]) -> l
 
 
 def _prepare_all(reps: list[torch.Tensor], params: dict[str, Any]) -> list[ShapeState]:
-    """:func:`reprlab.measures.shape._prepare` of every representation; on the CPU, where each needs an
+    """:func:`reprlab.measures.shape.core.prepare` of every representation; on the CPU, where each needs an
     eigendecomposition (partial whitening, a projection, or more features than stimuli), two or more at
-    a time on single-threaded workers (:func:`reprlab._linalg.torch_on_threads`; W3 alpha=0.5: 0.16
-    against 0.21 s; without eigendecompositions the threads' start-up costs more than they save)."""
+    a time on single-threaded workers (:func:`reprlab._linalg.torch_on_threads`); without
+    eigendecompositions the threads' start-up costs more than they save (docs/benchmarks.md)."""
     heavy = params["alpha"] != 1.0 or params["dim"] is not None or any(x.shape[1] > x.shape[0] for x in reps)
     if heavy and reps[0].device.type == "cpu":
-        return torch_on_threads(lambda x: _prepare(x, **params), reps)
-    return [_prepare(x, **params) for x in reps]
+        return torch_on_threads(lambda x: prepare(x, **params), reps)
+    return [prepare(x, **params) for x in reps]
 
 
 def all_pairs(
@@ -190,7 +190,7 @@ def stream_spec(params: dict[str, Any]) -> StreamSpec | None:
         lam, V = torch.linalg.eigh(C)
         lam, V = lam[d - width :], V[:, d - width :]  # the top `width` principal axes
         if alpha == 0.0 and width >= st.n - 1:
-            rank = int((~_null_mask(lam, (st.n, width), st.eps)).sum())
+            rank = int((~null_mask(lam, (st.n, width), st.eps)).sum())
             warn_if_spanning(rank, st.n, d, stacklevel=8)
         if alpha == 1.0:
             return StreamPoint(sq_norm=lam.clamp_min(0.0).sum(), rescale=None, width=width, T=V)

@@ -59,16 +59,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
-from .._linalg import median, sq_distances, upper_triangle
-from .._validation import resolve_device, resolve_dtype
-from ..errors import ReprlabError
-from ..measures.cka import ESTIMATORS, _estimator_matrix, _hsic_matrices, _kernel_matrix, check_stimuli, cka_from_hsic
-from . import moments
-from .approx import KERNELS
-from .linear_cka import hsic_of_stats
-from .results import ComparisonResult
-from .sources import Source, check_rows, make_source, named_sets
+from ..._linalg import median, sq_distances, upper_triangle
+from ..._validation import resolve_device, resolve_dtype
+from ..._version import __version__
+from ...errors import ReprlabError
+from ...results import ComparisonResult
+from ...stream import moments
+from ...stream.sources import Source, check_rows, make_source, named_sets
+from .batched import hsic_of_stats
+from .core import ESTIMATORS, check_stimuli, cka_from_hsic, estimator_matrix, hsic_matrices
+from .kernels import KERNELS, cross_kernel, kernel_matrix
 
 METHODS = ("nystrom", "rff")
 
@@ -81,17 +81,6 @@ def _rows(s: Source, idx: np.ndarray, dt: torch.dtype, dev: torch.device) -> tor
     if not bool(torch.isfinite(X).all()):
         raise ReprlabError(f"`{s.label}` contains non-finite values; remove or impute them.")
     return X
-
-
-def _cross_kernel(X: torch.Tensor, Z: torch.Tensor, kernel: str, sigma: torch.Tensor | None) -> torch.Tensor:
-    """``k(x_i, z_j)`` for rows of X and Z (both shifted by the same vector)."""
-    G = X @ Z.T
-    if kernel == "linear":
-        return G
-    D2 = ((X * X).sum(1)[:, None] + (Z * Z).sum(1)[None, :] - 2.0 * G).clamp_min_(0.0)
-    if kernel == "rbf":
-        return torch.exp(-D2 / (2.0 * sigma * sigma))
-    return torch.exp(-D2.sqrt() / sigma)
 
 
 class _Reader:
@@ -121,14 +110,14 @@ class _FeatureSource(Source):
 def _nystrom_map(Z: torch.Tensor, kernel: str, sigma: torch.Tensor | None, label: str):
     c = Z.mean(0)
     Zc = Z - c
-    W = _cross_kernel(Zc, Zc, kernel, sigma)
+    W = cross_kernel(Zc, Zc, kernel, sigma)
     lam, U = torch.linalg.eigh((W + W.T) / 2)
     tol = float(lam.max()) * Z.shape[0] * torch.finfo(Z.dtype).eps
     keep = lam > tol
     if not bool(keep.any()):
         raise ReprlabError(f"The landmark kernel matrix of {label} is 0; the representation is degenerate.")
     T = U[:, keep] / lam[keep].sqrt()
-    return (lambda X: _cross_kernel(X - c, Zc, kernel, sigma) @ T), int(keep.sum())
+    return (lambda X: cross_kernel(X - c, Zc, kernel, sigma) @ T), int(keep.sum())
 
 
 def _rff_maps(d: int, m: int, kernel: str, sigma: torch.Tensor, c: torch.Tensor, rng: np.random.Generator):
@@ -184,7 +173,7 @@ def _check_hsic(P: torch.Tensor, Q: torch.Tensor, estimator: str, n: int) -> tor
     diagonal 1/n, so its off-diagonal sum is scaled by (n - 1) / (s - 1)."""
     s = P.shape[0]
     if estimator != "biased":
-        return _hsic_matrices(P, Q, estimator, s)
+        return hsic_matrices(P, Q, estimator, s)
     diag = (torch.diagonal(P) * torch.diagonal(Q)).sum()
     return ((P * Q).sum() - diag) * ((n - 1) / (s - 1)) + diag
 
@@ -364,13 +353,13 @@ def sketched_cka(
         # The check: sketched and exact CKA on the held-out stimuli S, from s x s estimator matrices.
         XS = [_rows(s, S, dt, dev) for s in sources]
         exact_mats = [
-            _estimator_matrix(_kernel_matrix(x, kernel, None if sg is None else float(sg), 1.0), estimator)
+            estimator_matrix(kernel_matrix(x, kernel, None if sg is None else float(sg), 1.0), estimator)
             for x, sg in zip(XS, sigmas)
         ]
         parts = [[fsources[i].fmap(XS[g]) for i in grp] for g, grp in enumerate(groups)]
-        sketch_mats = [_estimator_matrix(sum(f @ f.T for f in fs), estimator) for fs in parts]
+        sketch_mats = [estimator_matrix(sum(f @ f.T for f in fs), estimator) for fs in parts]
         if method == "rff":  # each half rescaled to be unbiased for K, for the self-HSIC
-            halves = [[_estimator_matrix(f @ f.T * (m / f.shape[1]), estimator) for f in fs] for fs in parts]
+            halves = [[estimator_matrix(f @ f.T * (m / f.shape[1]), estimator) for f in fs] for fs in parts]
             sketch_self = torch.stack([_check_hsic(h1, h2, estimator, n) for h1, h2 in halves])
         else:
             sketch_self = torch.stack([_check_hsic(P, P, estimator, n) for P in sketch_mats])

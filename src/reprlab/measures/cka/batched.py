@@ -5,15 +5,15 @@ and Lange estimators ``kl = sum_r K_rr L_rr`` and the traces; per representation
 engine gets them either
 
 * in feature space, as centred cross-moments accumulated over chunks of rows
-  (:mod:`reprlab.engine.moments`): one GEMM ``Z_i^T [Z_i+1 ... Z_L]`` per layer and chunk, so each
-  unordered pair's d_i x d_j product is computed exactly once (the W1 "limit"); this is also the
+  (:mod:`reprlab.stream.moments`): one GEMM ``Z_i^T [Z_i+1 ... Z_L]`` per layer and chunk, so each
+  unordered pair's d_i x d_j product is computed exactly once (the GEMM lower bound); this is also the
   streaming path over stores larger than memory; or
 * in sample space, when the stimuli are fewer than the features make worthwhile: each centred Gram
   matrix ``K_i = Xc_i Xc_i^T`` once (in chunks of rows), and all ``<K_i, L_j>`` as one product of the
   stacked, flattened Grams.
 
 The choice is by operation count. The HSIC estimator formulas are those of
-:mod:`reprlab.measures.cka` (equal to rounding to the per-pair ``rl.compare``).
+:mod:`reprlab.measures.cka.core` (equal to rounding to the per-pair ``rl.compare``).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from typing import Any
 
 import torch
 
-from .._linalg import add_matmul_, matmul
-from ..errors import ReprlabError
-from ..measures.cka import check_stimuli, cka_from_hsic, hsic_from_moments
-from .moments import Options, PairStats, StreamSpec
+from ..._linalg import add_matmul_, matmul
+from ...errors import ReprlabError
+from ...stream.moments import Options, PairStats, StreamSpec
+from .core import check_stimuli, cka_from_hsic, hsic_from_moments
 
 
 def _check_self(h: torch.Tensor, label: str, estimator: str) -> None:

@@ -76,7 +76,7 @@ class ComparisonResult:
 
     def plot(self, ax=None, **kwargs: Any):
         """Draw the matrix as a labelled heatmap (matplotlib); returns the axes."""
-        from ..report.figures import heatmap
+        from .report.figures import heatmap
 
         return heatmap(self, ax=ax, **kwargs)
 

@@ -1,7 +1,7 @@
 """Generalized shape metrics (Williams, Kunz, Kornblith & Linderman 2021).
 
 Each representation ``X`` (n stimuli x d units) is mapped once to a point on which a Procrustes-type
-distance is computed (the per-representation work is :func:`_prepare`, so
+distance is computed (the per-representation work is :func:`prepare`, so
 :func:`reprlab.compare_all` whitens K networks K times, not K^2 times):
 
 1. centre the columns, ``Xc = X - 1 mean(X)``;
@@ -65,9 +65,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._linalg import center_columns, matmul, numpy_on_threads
-from .._registry import Param, Variant, register, set_engine_hooks
-from ..errors import ReprlabError
+from ..._linalg import center_columns, matmul, numpy_on_threads
+from ..._registry import Param
+from ...errors import ReprlabError
 
 SCORES = ("angular", "euclidean")
 GROUPS = ("orthogonal", "permutation")
@@ -141,7 +141,7 @@ class ShapeState(ShapePoint):
     F: torch.Tensor
 
 
-def _null_mask(lam: torch.Tensor, shape: tuple[int, ...], eps: float | None = None) -> torch.Tensor:
+def null_mask(lam: torch.Tensor, shape: tuple[int, ...], eps: float | None = None) -> torch.Tensor:
     """Eigenvalues of ``Xc^T Xc`` (or ``Xc Xc^T``) that are zero to rounding: ``lam <= max(n, d) eps lam_max``
     (``eps``: the unit roundoff of the dtype the products were rounded in; by default ``lam``'s)."""
     eps = torch.finfo(lam.dtype).eps if eps is None else eps
@@ -160,7 +160,7 @@ def whiten(
 
     The eigendecomposition is that of the d x d matrix ``Xc^T Xc`` (or, when d > n, of the n x n
     ``Xc Xc^T``, which has the same non-zero eigenvalues). Directions whose eigenvalue is zero to
-    rounding (:func:`_null_mask`) are null directions of ``Xc`` and get weight 0 instead of the
+    rounding (:func:`null_mask`) are null directions of ``Xc`` and get weight 0 instead of the
     rounding noise ``Xc v`` times the large clipped weight.
     """
     n, d = Xc.shape
@@ -169,13 +169,13 @@ def whiten(
     gram = d > n
     lam, V = torch.linalg.eigh(Xc @ Xc.T if gram else Xc.T @ Xc)  # V: n x n (gram) or d x d
     if alpha == 1.0:  # d > n, principal basis: Xc Xc^T = V diag(lam) V^T, so F = V sqrt(lam)
-        return V * lam.clamp_min(0.0).sqrt().masked_fill(_null_mask(lam, (n, d)), 0.0), None
+        return V * lam.clamp_min(0.0).sqrt().masked_fill(null_mask(lam, (n, d)), 0.0), None
     w, rescale = whitening_weights(lam, (n, d), alpha, convention)
     if gram:  # Xw = Xc Z = V diag(w) V^T Xc; in the principal basis V diag(sqrt(lam) w)
         F = V * (lam.clamp_min(0.0).sqrt() * w) if basis == "principal" else (V * w) @ (V.T @ Xc)
     else:
         # principal basis: F = Xc V diag(w), formed as (diag(w) V^T) Xc^T and returned as a transposed
-        # view (its transpose is what compare_all packs, :func:`reprlab.engine.shape_metric._pack`)
+        # view (its transpose is what compare_all packs, :func:`reprlab.measures.shape.batched._pack`)
         F = matmul((V * w).T.contiguous(), Xc.T).T if basis == "principal" else (Xc @ V * w) @ V.T
     return F, rescale
 
@@ -185,12 +185,12 @@ def whitening_weights(
 ) -> tuple[torch.Tensor, NetrepRescale | None]:
     """The whitening's weight on each eigen-direction of ``Xc^T Xc`` (eigenvalues ``lam``, data of
     ``shape`` (n, d)), ``alpha + (1 - alpha) lam_c^-1/2`` with ``lam_c`` the convention's clipped
-    eigenvalue and 0 on null directions (:func:`_null_mask` with ``eps``), and netrep's rescaling
+    eigenvalue and 0 on null directions (:func:`null_mask` with ``eps``), and netrep's rescaling
     (None for repsim)."""
     tol = _CLIP[convention]
     scale = 1.0 / shape[0] if convention == "repsim" else 1.0
     lam_c = (lam * scale).clamp_min(tol)
-    w = (alpha + (1.0 - alpha) * lam_c.rsqrt()).masked_fill(_null_mask(lam, shape, eps), 0.0)
+    w = (alpha + (1.0 - alpha) * lam_c.rsqrt()).masked_fill(null_mask(lam, shape, eps), 0.0)
     rescale = None
     if convention == "netrep":
         terms = (alpha * lam_c.sqrt() + (1.0 - alpha)) ** 2
@@ -234,7 +234,7 @@ def warn_if_spanning(rank: int, n: int, d: int, stacklevel: int) -> None:
         )
 
 
-def _prepare(
+def prepare(
     X: torch.Tensor, *, alpha: float, score: str, group: str, convention: str, dim: int | None, **_: object
 ) -> ShapeState:
     n = X.shape[0]
@@ -258,8 +258,8 @@ def _gram_spectra(mats: Sequence[np.ndarray]) -> np.ndarray:
 
     A few matrices at a time, each step's float64 copies made in one go from the matrices as they lie
     (no stacked copy of the whole batch first): a whole batch's copies and Grams (hundreds of MB for
-    W3) are fresh memory whose page faults cost more than the products (W3, 190 matrices of 256 x 256
-    on two threads: 0.30 s in steps of 4, 0.3 to 0.6 s in one step)."""
+    many wide networks) are fresh memory whose page faults cost more than the products (measured in
+    docs/benchmarks.md, "Figures behind implementation choices")."""
     out = np.empty((len(mats), mats[0].shape[1]))
     for s in range(0, len(mats), SPECTRA_CHUNK):
         m = np.array(mats[s : s + SPECTRA_CHUNK], dtype=np.float64)
@@ -410,84 +410,6 @@ def permutation_score(X: ShapeState, Y: ShapeState, score: str) -> torch.Tensor:
     return group_score(X, Y, M[rows, cols].sum(), score, lambda A, B: _permuted_difference(A, B, rows, cols))
 
 
-_INV_GROUP = frozenset({"permutation", "orthogonal", "translation"})
-_INV_PERM = frozenset({"permutation", "translation"})
-
-
-@register(
-    "shape",
-    family="shape",
-    params=PARAMS,
-    larger_is_similar=False,
-    is_metric=True,
-    symmetric=True,
-    invariances=_INV_GROUP | {"isotropic_scaling"},
-    range=(0.0, math.pi / 2),
-    references=(
-        "Williams, Kunz, Kornblith & Linderman (2021) Generalized shape metrics on neural representations, NeurIPS",
-        (
-            "matches: netrep LinearMetric(center_columns=True, zero_pad=True) and PermutationMetric "
-            "(convention='netrep'); wrongu/repsim angular_shape_metric / euclidean_shape_metric with p "
-            "(convention='repsim', dim=p); ReSi OrthogonalAngularShapeMetricCentered (alpha=1) and "
-            "ProcrustesSizeAndShapeDistance (alpha=1, score='euclidean')"
-        ),
-    ),
-    summary="Generalized shape metric: partial whitening, then an angular or Euclidean Procrustes distance",
-    variants=(
-        Variant(
-            {"score": "euclidean"},
-            False,
-            True,
-            _INV_GROUP,
-            (0.0, math.inf),
-            "Procrustes size-and-shape distance: not scale invariant",
-        ),
-        Variant(
-            {"alpha": 0.0},
-            False,
-            True,
-            _INV_GROUP | {"isotropic_scaling", "invertible_linear", "affine"},
-            (0.0, math.pi / 2),
-            "fully whitened: invariant to invertible linear maps of full-column-rank data (CCA-like)",
-        ),
-        Variant(
-            {"alpha": 0.5},
-            False,
-            True,
-            _INV_GROUP,
-            (0.0, math.pi / 2),
-            "partial whitening mixes I and C^-1/2, so the value depends on the scale",
-        ),
-        Variant(
-            {"alpha": 0.5, "score": "euclidean"},
-            False,
-            True,
-            _INV_GROUP,
-            (0.0, math.inf),
-            "netrep's rescaling depends on the zero-padded width: a metric among representations padded to one width",
-        ),
-        Variant({"alpha": 0.0, "score": "euclidean"}, False, True, _INV_GROUP, (0.0, math.inf)),
-        Variant(
-            {"alpha": 0.5, "convention": "repsim", "dim": 6},
-            False,
-            True,
-            _INV_GROUP,
-            (0.0, math.pi / 2),
-            "wrongu/repsim convention, projected onto 6 principal axes",
-        ),
-        Variant(
-            {"group": "permutation"},
-            False,
-            True,
-            _INV_PERM | {"isotropic_scaling"},
-            (0.0, math.pi),
-            "units matched one-to-one; the best match can have a negative inner product",
-        ),
-        Variant({"group": "permutation", "score": "euclidean"}, False, True, _INV_PERM, (0.0, math.inf)),
-        Variant({"group": "permutation", "alpha": 0.5}, False, True, _INV_PERM, (0.0, math.pi)),
-    ),
-    prepare=_prepare,
-)
 def shape(
     X: ShapeState,
     Y: ShapeState,
@@ -528,10 +450,3 @@ def shape(
     if group == "orthogonal":
         return orthogonal_score(X, Y, nuclear_inner(X.F, Y.F, X.sq_norm, Y.sq_norm), score)
     return permutation_score(X, Y, score)
-
-
-# compare_all's fast paths (reprlab.engine): all pairs from batched cross-products and eigensolves, and
-# the shape metric from accumulated cross-moments (streaming over stores, Dask).
-from ..engine import shape_metric as _engine  # noqa: E402
-
-set_engine_hooks("shape", all_pairs=_engine.all_pairs, stream=_engine.stream_spec)
