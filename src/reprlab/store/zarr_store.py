@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ReprlabError, require
 from .integrity import check_layer, digest, restore_group_metadata, write_backup
 
