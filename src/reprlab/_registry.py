@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib
+import math
 import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ._validation import as_tensor, check_same_rows
+from ._validation import as_tensor, check_comparable, check_same_rows
 from .errors import ReprlabError, ReprlabTypeError, close_matches
 
 INVARIANCES = frozenset(
@@ -147,6 +148,27 @@ class MeasureInfo:
     differentiable: bool = True
     asymmetric_when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
+    def defined_on_constant(self, params: Mapping[str, Any], first: bool) -> bool:
+        """Whether a value on a constant input is mathematically defined: a distance (to a single point),
+        or the variance explained by a constant predictor (the first input of ``linear_regression``)."""
+        larger = next(
+            (
+                v.larger_is_similar
+                for v in self.variants
+                if v.params and all(params.get(k) == x for k, x in v.params.items())
+            ),
+            self.larger_is_similar,
+        )
+        return not larger or (self.name == "linear_regression" and first)
+
+    def scale_invariant_for(self, params: Mapping[str, Any]) -> bool:
+        """Whether the value is unchanged when one input is multiplied by a positive number, at ``params``
+        (the properties of the first variant whose parameters all match, else the declared ones)."""
+        for v in self.variants:
+            if v.params and all(params.get(k) == val for k, val in v.params.items()):
+                return "isotropic_scaling" in v.invariances
+        return "isotropic_scaling" in self.invariances
+
     def symmetric_for(self, params: Mapping[str, Any]) -> bool:
         """Whether ``m(X, Y) == m(Y, X)`` under these parameter values."""
         full = {**self.defaults(), **params}
@@ -200,9 +222,9 @@ class Measure:
         """Per-representation work (identity when the measure declares none)."""
         return X if self.prepare is None else self.prepare(X, **params)
 
-    def check_input(self, X: Any, name: str, dtype: Any, device: Any) -> torch.Tensor:
-        """Convert and check one input of this measure."""
-        return as_tensor(X, name, ndim=self.info.input_ndim, dtype=dtype, device=device)
+    def check_input(self, X: Any, name: str, dtype: Any, device: Any, *, rescale: bool = False) -> torch.Tensor:
+        """Convert and check one input of this measure (``rescale``: see :func:`as_tensor`)."""
+        return as_tensor(X, name, ndim=self.info.input_ndim, dtype=dtype, device=device, rescale=rescale)
 
 
 _REGISTRY: dict[str, Measure] = {}
@@ -217,10 +239,22 @@ def _to_python(value: Any) -> Any:
 
 def run(m: Measure, inputs: tuple[Any, ...], params: Mapping[str, Any], dtype: Any, device: Any) -> Any:
     """Check the inputs of measure ``m`` (one or two), prepare each and apply the core."""
-    tensors = [m.check_input(x, nm, dtype, device) for x, nm in zip(inputs, ("X", "Y"))]
+    rescale = m.info.kind == "compare" and m.info.scale_invariant_for(params)
+    tensors = [m.check_input(x, nm, dtype, device, rescale=rescale) for x, nm in zip(inputs, ("X", "Y"))]
     if len(tensors) == 2:
         check_same_rows(*tensors)
-    return _to_python(m.core(*(m.prepare_one(t, params) for t in tensors), **params))
+    value = _to_python(m.core(*(m.prepare_one(t, params) for t in tensors), **params))
+    if m.info.kind == "compare":
+        for t, nm in zip(tensors, ("X", "Y")):
+            check_comparable(t, nm, m.info.name, m.info.defined_on_constant(params, nm == "X"))
+    top = max(float(t.abs().max()) for t in tensors) if isinstance(value, float) else 1.0
+    extreme = top > 0 and not 1e-100 < top < 1e100
+    if m.info.kind == "compare" and isinstance(value, float) and (math.isinf(value) or (math.isnan(value) and extreme)):
+        raise ReprlabError(
+            f"{format_spec(m.info.name, params)} came out {value} on finite inputs (largest magnitude {top:.3g}): "
+            "the computation overflowed or underflowed. Rescale the inputs (e.g. X / np.abs(X).max())."
+        )
+    return value
 
 
 def register(

@@ -80,7 +80,7 @@ class _Source:
     """Stimuli as batches: items, ids, and how to turn a slice into model input."""
 
     def __init__(self, stimuli: Any, ids: Sequence[Any] | None, preprocess: Any) -> None:
-        from .stimuli import Stimuli
+        from .stimuli import Stimuli, check_items
 
         self.preprocess = preprocess
         self.kind = "list"
@@ -102,6 +102,7 @@ class _Source:
             self.items, self.kind = stimuli, "array"
         elif isinstance(stimuli, Sequence) and not isinstance(stimuli, (str, bytes)):
             self.items = list(stimuli)
+            check_items(self.items)
         else:
             raise ReprlabTypeError(
                 "`stimuli` must be an rl.stimuli set, a list of stimuli, an array/tensor with one row per stimulus, "

@@ -46,6 +46,24 @@ from ..errors import ReprlabError, close_matches, require
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff"}
 
 
+def check_items(items: Sequence[Any], name: str = "stimuli") -> None:
+    """Refuse stimuli with a missing entry (None or NaN) or a mix of texts and non-texts: a model's
+    preprocessing (a tokenizer, an image transform) would otherwise fail deep inside with its own error."""
+    for i, x in enumerate(items):
+        if x is None or (isinstance(x, float) and x != x):
+            raise ReprlabError(
+                f"`{name}`: item {i} is {x!r}, not a stimulus. Remove the missing entries (and their ids) or fill "
+                "them in; every stimulus must be a text, an image or an array."
+            )
+    texts = [isinstance(x, str) for x in items]
+    if any(texts) and not all(texts):
+        i, j = texts.index(False), texts.index(True)
+        raise ReprlabError(
+            f"`{name}`: item {i} is a {type(items[i]).__name__} but item {j} is a text; the stimuli of one "
+            "extraction must all be of one kind (e.g. str(x) for every item)."
+        )
+
+
 @dataclass
 class Stimuli:
     """A list of stimuli with ids, and whatever labels or human judgements come with the set.
@@ -85,6 +103,7 @@ class Stimuli:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_items(self.items, f"Stimuli {self.name!r}")
         if len(self.items) != len(self.ids):
             raise ReprlabError(f"Stimuli {self.name!r}: {len(self.items)} items but {len(self.ids)} ids.")
         if len(set(self.ids)) != len(self.ids):

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .. import __version__, _registry
-from .._validation import resolve_device, resolve_dtype
+from .._validation import check_comparable, resolve_device, resolve_dtype
 from ..errors import ReprlabError
 from . import moments
 from .results import ComparisonResult
@@ -128,7 +128,8 @@ def compare_all(
         ]
         sources = [Source(lab, t, t.shape[0], t.shape[-1], False) for t, lab in zip(tensors, opts.labels)]
     else:
-        sources = [make_source(x, lab, dt, dev, load=not use_stream) for x, lab in zip(values_in, opts.labels)]
+        rescale = m.info.scale_invariant_for(p)
+        sources = [make_source(x, lab, dt, dev, not use_stream, rescale) for x, lab in zip(values_in, opts.labels)]
     n = check_rows(sources)
     meta["n_stimuli"] = n
     la = len(rows)
@@ -160,6 +161,9 @@ def compare_all(
         if values is None:
             meta["path"] = "pairs"
             values = _pairs_local(m, p, sources, la, within)
+    for k, s in enumerate(sources):
+        if not s.lazy:
+            check_comparable(s.data, s.label, m.info.name, m.info.defined_on_constant(p, k < la))
     return ComparisonResult(values, rows, cols, _registry.format_spec(m.info.name, p), p, meta)
 
 
