@@ -163,7 +163,12 @@ class MeasureInfo:
 
     def scale_invariant_for(self, params: Mapping[str, Any]) -> bool:
         """Whether the value is unchanged when one input is multiplied by a positive number, at ``params``
-        (the properties of the first variant whose parameters all match, else the declared ones)."""
+        (the properties of the first variant whose parameters all match, else the declared ones). A
+        numeric parameter away from its default (a fixed bandwidth, an epsilon) can carry a scale of its
+        own, so then the answer is conservatively no."""
+        for k, v in params.items():
+            if isinstance(v, float) and k in self.params and v != self.params[k].default:
+                return False
         for v in self.variants:
             if v.params and all(params.get(k) == val for k, val in v.params.items()):
                 return "isotropic_scaling" in v.invariances

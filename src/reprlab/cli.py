@@ -82,19 +82,71 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     fmt = "  ".join("{:<" + str(w) + "}" for w in widths)
     lines = [fmt.format(*header), fmt.format(*["-" * w for w in widths])]
     lines += [fmt.format(*map(str, r)) for r in rows]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 # --- reprlab measures -------------------------------------------------------------------------
+
+_INVARIANCE_CODES = {
+    "permutation": "P",
+    "orthogonal": "O",
+    "isotropic_scaling": "S",
+    "translation": "T",
+    "invertible_linear": "L",
+    "affine": "A",
+}
+
+
+def _short_row(i: Any) -> list[str]:
+    lo, hi = i.range
+    return [
+        i.name,
+        i.kind,
+        i.family,
+        "larger" if i.larger_is_similar else "smaller",
+        "yes" if i.is_metric or any(v.is_metric for v in i.variants) else "no",
+        ("yes" if i.symmetric else "no") + ("*" if i.asymmetric_when else ""),
+        f"[{lo:.3g}, {hi:.3g}]",
+        "".join(sorted(_INVARIANCE_CODES[k] for k in i.invariances)) or "-",
+    ]
+
+
+def _measure_details(i: Any) -> str:
+    lo, hi = i.range
+    lines = [
+        f"{i.name} ({i.kind}, family {i.family}): {i.summary}",
+        f"  larger values mean {'more' if i.larger_is_similar else 'less'} similar; range [{lo:.4g}, {hi:.4g}]; "
+        f"metric: {'yes' if i.is_metric else 'no'}; symmetric: {'yes' if i.symmetric else 'no'}"
+        + "".join(f" (not with {k}={'/'.join(map(str, v))})" for k, v in i.asymmetric_when.items()),
+        f"  invariant to: {', '.join(sorted(i.invariances)) or 'none declared'}",
+        "  parameters:" if i.params else "  parameters: none",
+    ]
+    lines += [f"    {k}={p.default!r}: {p.doc}" for k, p in i.params.items() if not p.data]
+    lines += [f"    {k} (data): {p.doc}" for k, p in i.params.items() if p.data]
+    for v in i.variants:
+        setting = ", ".join(f"{k}={x!r}" for k, x in v.params.items())
+        lines.append(
+            f"  with {setting}: {'larger' if v.larger_is_similar else 'smaller'} = more similar, range "
+            f"[{v.range[0]:.4g}, {v.range[1]:.4g}], metric: {'yes' if v.is_metric else 'no'}"
+            + (f"; {v.note}" if v.note else "")
+        )
+    lines.append("  references:")
+    lines += [f"    {r}" for r in i.references]
+    return "\n".join(lines)
 
 
 def _parser_measures(sub: Any) -> None:
     p = sub.add_parser(
         "measures",
         help="list the measures and their properties",
-        description="List every registered measure with its properties.\n\nExample:\n  reprlab measures --kind compare",
+        description=(
+            "List every registered measure with its properties (a table that fits 120 columns), or one\n"
+            "measure in full: parameters, variants, references.\n\n"
+            "Examples:\n  reprlab measures --kind compare\n  reprlab measures cka"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("name", nargs="?", help="show this measure in full")
     p.add_argument("--kind", choices=["compare", "describe"], help="only this kind")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table (for the docs)")
 
@@ -102,7 +154,25 @@ def _parser_measures(sub: Any) -> None:
 def _cmd_measures(args: argparse.Namespace) -> int:
     import reprlab as rl
 
+    if args.name:
+        print(_measure_details(rl.measures.info(args.name)))
+        return 0
     infos = rl.measures.available(kind=args.kind)
+    if not args.markdown:
+        print(
+            _table(
+                [_short_row(i) for i in infos],
+                ["name", "kind", "family", "similar", "metric", "sym", "range", "invariances"],
+            )
+        )
+        codes = ", ".join(f"{v}={k}" for k, v in _INVARIANCE_CODES.items())
+        print(
+            f"\n{len(infos)} measures; sym *: not symmetric for some parameters.\nInvariances: {codes}".replace(
+                ", lin", ",\n  lin"
+            )
+        )
+        print("Parameters, variants and references of one measure: reprlab measures NAME")
+        return 0
     header = ["name", "kind", "family", "similar", "metric", "symmetric", "range", "invariances", "parameters"]
     rows = []
     for i in infos:
