@@ -148,18 +148,17 @@ class MeasureInfo:
     differentiable: bool = True
     asymmetric_when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
+    def variant_for(self, params: Mapping[str, Any]) -> Variant:
+        """The properties at ``params``: the first variant whose parameters all match, else the declared ones."""
+        for v in self.variants:
+            if v.params and all(params.get(k) == x for k, x in v.params.items()):
+                return v
+        return self.property_cases()[0]
+
     def defined_on_constant(self, params: Mapping[str, Any], first: bool) -> bool:
         """Whether a value on a constant input is mathematically defined: a distance (to a single point),
         or the variance explained by a constant predictor (the first input of ``linear_regression``)."""
-        larger = next(
-            (
-                v.larger_is_similar
-                for v in self.variants
-                if v.params and all(params.get(k) == x for k, x in v.params.items())
-            ),
-            self.larger_is_similar,
-        )
-        return not larger or (self.name == "linear_regression" and first)
+        return not self.variant_for(params).larger_is_similar or (self.name == "linear_regression" and first)
 
     def scale_invariant_for(self, params: Mapping[str, Any]) -> bool:
         """Whether the value is unchanged when one input is multiplied by a positive number, at ``params``
@@ -169,10 +168,7 @@ class MeasureInfo:
         for k, v in params.items():
             if isinstance(v, float) and k in self.params and v != self.params[k].default:
                 return False
-        for v in self.variants:
-            if v.params and all(params.get(k) == val for k, val in v.params.items()):
-                return "isotropic_scaling" in v.invariances
-        return "isotropic_scaling" in self.invariances
+        return "isotropic_scaling" in self.variant_for(params).invariances
 
     def symmetric_for(self, params: Mapping[str, Any]) -> bool:
         """Whether ``m(X, Y) == m(Y, X)`` under these parameter values."""

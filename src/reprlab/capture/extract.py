@@ -299,6 +299,7 @@ def extract(
         "n_stimuli": source.n,
         "dtype": dtype,
         "preprocess": source.describe(),
+        "stimulus_set": getattr(stimuli, "name", None),
     }
     writer = None
     start = 0

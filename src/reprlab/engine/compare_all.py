@@ -121,6 +121,12 @@ def compare_all(
     meta: dict[str, Any] = {"library_version": __version__, "dtype": str(dt).replace("torch.", ""), "device": str(dev)}
     if accumulate is not None:
         meta["accumulate"] = str(opts.acc).replace("torch.", "")
+    for side, reps in (("A", A), ("B", B)):  # provenance of stores, for reports
+        attrs = getattr(reps, "attrs", None)
+        if isinstance(attrs, dict) and attrs.get("model_id"):
+            meta[f"{side}_model"] = attrs["model_id"]
+            if attrs.get("stimulus_set"):
+                meta[f"{side}_stimuli"] = attrs["stimulus_set"]
 
     if spec is None and m.info.input_ndim != 2:
         tensors = [
