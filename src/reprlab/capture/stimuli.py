@@ -11,7 +11,11 @@ matters for gensim's LGPL data files):
 ``lee50``       50 news documents (Lee, Pincombe & Welsh 2005; gensim ``lee.cor``) with the 50 x 50
                 human document-similarity matrix (``similarities0-1.txt``, ratings scaled to [0, 1],
                 stored upper-triangular and symmetrised here)
-``lee300``      the 300 background documents of the same corpus (``lee_background.cor``)
+``lee300``      the 300 background documents of the same corpus (``lee_background.cor``), as the corpus
+                has them: 293 distinct texts (7 documents repeat an earlier one exactly; ``meta
+                ["duplicates"]`` maps each repeat's id to the first one's). ``.distinct()`` keeps the
+                first of each; measures that need distinct points (TwoNN, MLE, ...) need it or their
+                ``duplicates="drop"``
 ``simlex999``   SimLex-999 (Hill, Reichart & Korhonen 2015): 999 word pairs with mean human similarity
 ``wordsim353``  WordSim-353 (Finkelstein et al. 2002): 353 word pairs with mean human relatedness
 ``digits``      scikit-learn's 1,797 handwritten digits, 8 x 8, labels 0-9
@@ -132,6 +136,17 @@ class Stimuli:
 
         return RDM(self.human_dissimilarity, method="human (1 - similarity)", labels=list(self.ids))
 
+    def distinct(self) -> Stimuli:
+        """The stimuli without exact repeats: the first occurrence of each item is kept (ids unchanged)."""
+        first: dict[Any, str] = {}
+        keep = []
+        for sid, item in zip(self.ids, self.items):
+            key = item if isinstance(item, str) else (np.asarray(item).tobytes(), np.shape(item))
+            if key not in first:
+                first[key] = sid
+                keep.append(sid)
+        return self if len(keep) == len(self.ids) else self.subset(keep)
+
     def subset(self, ids: Sequence[str]) -> Stimuli:
         """The stimuli ``ids``, in that order (labels follow; pair data and human matrices are dropped)."""
         where = {s: i for i, s in enumerate(self.ids)}
@@ -187,7 +202,20 @@ def _lee300() -> Stimuli:
         docs,
         [f"leebg{i:03d}" for i in range(len(docs))],
         source="gensim test data lee_background.cor",
+        meta={"duplicates": _repeats(docs, [f"leebg{i:03d}" for i in range(len(docs))])},
     )
+
+
+def _repeats(items: Sequence[str], ids: Sequence[str]) -> dict[str, str]:
+    """id of each item that repeats an earlier one exactly -> id of the first."""
+    first: dict[str, str] = {}
+    out = {}
+    for sid, item in zip(ids, items):
+        if item in first:
+            out[sid] = first[item]
+        else:
+            first[item] = sid
+    return out
 
 
 def _word_pairs(name: str, filename: str, source: str) -> Stimuli:
