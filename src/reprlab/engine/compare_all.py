@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .. import __version__, _registry
+from .._progress import progress
 from .._validation import check_comparable, resolve_device, resolve_dtype
 from ..errors import ReprlabError
 from . import moments
@@ -198,7 +199,10 @@ def _pairs_local(m: _registry.Measure, p: dict[str, Any], sources: list[Source],
     sa = states[:la]
     sb = sa if within else states[la:]
     values = np.full((len(sa), len(sb)), np.nan)
-    for i in range(len(sa)):
+    rows = progress(
+        range(len(sa)), len(sa), f"{m.info.name}: rows", "row", min_total=2 if len(sa) * len(sb) >= 100 else 10**9
+    )
+    for i in rows:
         for j in range(len(sb)):
             if within and m.info.symmetric_for(p) and j < i:
                 values[i, j] = values[j, i]

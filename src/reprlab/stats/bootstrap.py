@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from scipy.special import ndtr, ndtri
 
+from .._progress import progress
 from .._stimulus_ids import match_rows
 from ..errors import ReprlabError, ReprlabTypeError
 from .resampling import MIN_BOOTSTRAP, Evaluator, check_count, check_level, check_seed, guarded
@@ -106,7 +107,8 @@ def run_bootstrap(
     """
     full = np.arange(n_units)
     value = np.asarray(value_on(full), dtype=float)
-    samples = np.stack([np.asarray(value_on(rng.integers(0, n_units, n_units)), dtype=float) for _ in range(n)])
+    draws = progress(range(n), n, "bootstrap", "resample")
+    samples = np.stack([np.asarray(value_on(rng.integers(0, n_units, n_units)), dtype=float) for _ in draws])
     jack = None
     if jackknife:
         jack = np.stack([np.asarray(value_on(np.delete(full, k)), dtype=float) for k in range(n_units)])
