@@ -69,3 +69,15 @@ def test_docs_measure_table_equals_the_registry(capsys):
     doc = (Path(__file__).resolve().parents[1] / "docs" / "measures.md").read_text()
     section = doc.split("<!-- registry-table:start -->")[1].split("<!-- registry-table:end -->")[0].strip()
     assert section == table, "docs/measures.md is out of date: paste `reprlab measures --markdown` between the markers"
+
+
+def test_measures_table_fits_120_columns_and_one_measure_in_full(capsys):
+    assert main(["measures"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 120
+    assert "reprlab measures NAME" in out
+    assert main(["measures", "cka"]) == 0
+    out = capsys.readouterr().out
+    assert "estimator='biased'" in out and "with angular=True: smaller = more similar" in out and "Kornblith" in out
+    assert main(["measures", "ckaa"]) == 2
+    assert "Did you mean 'cka'" in capsys.readouterr().err

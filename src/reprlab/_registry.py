@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import ast
 import functools
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
 
-from ._validation import as_tensor, check_same_rows, to_python
+from ._validation import as_tensor, check_comparable, check_same_rows, to_python
 from .errors import ReprlabError, ReprlabTypeError, close_matches
 
 INVARIANCES = frozenset(
@@ -153,6 +154,28 @@ class MeasureInfo:
     capabilities: tuple[str, ...] = ()
     asymmetric_when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
+    def variant_for(self, params: Mapping[str, Any]) -> Variant:
+        """The properties at ``params``: the first variant whose parameters all match, else the declared ones."""
+        for v in self.variants:
+            if v.params and all(params.get(k) == x for k, x in v.params.items()):
+                return v
+        return self.property_cases()[0]
+
+    def defined_on_constant(self, params: Mapping[str, Any], first: bool) -> bool:
+        """Whether a value on a constant input is mathematically defined: a distance (to a single point),
+        or the variance explained by a constant predictor (the first input of ``linear_regression``)."""
+        return not self.variant_for(params).larger_is_similar or (self.name == "linear_regression" and first)
+
+    def scale_invariant_for(self, params: Mapping[str, Any]) -> bool:
+        """Whether the value is unchanged when one input is multiplied by a positive number, at ``params``
+        (the properties of the first variant whose parameters all match, else the declared ones). A
+        numeric parameter away from its default (a fixed bandwidth, an epsilon) can carry a scale of its
+        own, so then the answer is conservatively no."""
+        for k, v in params.items():
+            if isinstance(v, float) and k in self.params and v != self.params[k].default:
+                return False
+        return "isotropic_scaling" in self.variant_for(params).invariances
+
     def symmetric_for(self, params: Mapping[str, Any]) -> bool:
         """Whether ``m(X, Y) == m(Y, X)`` under these parameter values."""
         full = {**self.defaults(), **params}
@@ -233,9 +256,9 @@ class Measure:
         """Per-representation work (identity when the measure declares none)."""
         return X if self.prepare is None else self.prepare(X, **params)
 
-    def check_input(self, X: Any, name: str, dtype: Any, device: Any) -> torch.Tensor:
-        """Convert and check one input of this measure."""
-        return as_tensor(X, name, ndim=self.info.input_ndim, dtype=dtype, device=device)
+    def check_input(self, X: Any, name: str, dtype: Any, device: Any, *, rescale: bool = False) -> torch.Tensor:
+        """Convert and check one input of this measure (``rescale``: see :func:`as_tensor`)."""
+        return as_tensor(X, name, ndim=self.info.input_ndim, dtype=dtype, device=device, rescale=rescale)
 
 
 _REGISTRY: dict[str, Measure] = {}
@@ -243,10 +266,22 @@ _REGISTRY: dict[str, Measure] = {}
 
 def run(m: Measure, inputs: tuple[Any, ...], params: Mapping[str, Any], dtype: Any, device: Any) -> Any:
     """Check the inputs of measure ``m`` (one or two), prepare each and apply the core."""
-    tensors = [m.check_input(x, nm, dtype, device) for x, nm in zip(inputs, ("X", "Y"))]
+    rescale = m.info.kind == "compare" and m.info.scale_invariant_for(params)
+    tensors = [m.check_input(x, nm, dtype, device, rescale=rescale) for x, nm in zip(inputs, ("X", "Y"))]
     if len(tensors) == 2:
         check_same_rows(*tensors)
-    return to_python(m.core(*(m.prepare_one(t, params) for t in tensors), **params))
+    value = to_python(m.core(*(m.prepare_one(t, params) for t in tensors), **params))
+    if m.info.kind == "compare":
+        for t, nm in zip(tensors, ("X", "Y")):
+            check_comparable(t, nm, m.info.name, m.info.defined_on_constant(params, nm == "X"))
+    top = max(float(t.abs().max()) for t in tensors) if isinstance(value, float) else 1.0
+    extreme = top > 0 and not 1e-100 < top < 1e100
+    if m.info.kind == "compare" and isinstance(value, float) and (math.isinf(value) or (math.isnan(value) and extreme)):
+        raise ReprlabError(
+            f"{format_spec(m.info.name, params)} came out {value} on finite inputs (largest magnitude {top:.3g}): "
+            "the computation overflowed or underflowed. Rescale the inputs (e.g. X / np.abs(X).max())."
+        )
+    return value
 
 
 def register(

@@ -7,6 +7,7 @@ the argument, what was wrong and how to fix it. Cores behind the boundary assume
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,12 @@ def resolve_device(device: Any) -> torch.device:
     """Map ``None`` / a string / a torch device to a torch device (default CPU), checking CUDA exists."""
     if device is None:
         return torch.device("cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ReprlabError(
+            f"`device` {device!r} is not a device name; use 'cpu', 'cuda' (or 'cuda:0', 'cuda:1', ...) or 'mps'."
+        ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ReprlabError(f"`device` is {str(device)!r} but CUDA is not available on this machine. Use device='cpu'.")
     return dev
@@ -59,6 +65,7 @@ def as_tensor(
     device: Any = None,
     min_rows: int = 1,
     allow_nonfinite: bool = False,
+    rescale: bool = False,
 ) -> torch.Tensor:
     """Convert ``X`` to a torch tensor of ``ndim`` dimensions, ``dtype`` and ``device``, checking it.
 
@@ -69,6 +76,10 @@ def as_tensor(
     ReprlabError
         Wrong number of dimensions, fewer than ``min_rows`` rows, an empty feature axis, or NaN / Inf
         values (unless ``allow_nonfinite``).
+
+    ``rescale=True`` (for measures invariant to isotropic scaling) divides ``X`` by its largest
+    absolute value when that lies outside [1e-6, 1e6], before the dtype conversion: inputs scaled
+    by 1e200 or 1e-200 then neither overflow nor underflow, and the value does not change.
     """
     dt = resolve_dtype(dtype)
     dev = resolve_device(device)
@@ -116,6 +127,10 @@ def as_tensor(
         raise ReprlabError(f"`{name}` has {t.shape[0]} rows (stimuli); at least {min_rows} are needed here.")
     if ndim >= 2 and t.shape[-1] == 0:
         raise ReprlabError(f"`{name}` has no features (shape {_describe_shape(tuple(t.shape))}).")
+    if rescale and t.is_floating_point() and t.numel():
+        top = t.abs().amax()
+        if bool(torch.isfinite(top)) and float(top) > 0 and not 1e-6 <= float(top) <= 1e6:
+            t = t / top
     t = t.to(device=dev, dtype=dt)
     # A NaN or an infinity makes the sum non-finite, so one read-only pass clears finite data; the
     # elementwise test runs only when the sum is not finite (a bad value, or an overflowing sum).
@@ -155,6 +170,32 @@ def check_not_constant(X: torch.Tensor, name: str, what: str) -> None:
             f"`{name}` has zero variance across stimuli (every row is identical), so {what} is undefined. "
             "Check that the representation was extracted correctly (e.g. not a constant or dead layer)."
         )
+
+
+def check_comparable(X: torch.Tensor, name: str, measure: str, constant_defined: bool = False) -> None:
+    """Raise when no comparison of ``X`` with another representation is informative: 2 stimuli
+    (2 centred points span one dimension, so every similarity is trivially maximal and every shape
+    distance 0) or identical rows (no structure across stimuli to compare). Called after a measure
+    returned a value, so that a measure's own, more specific error comes first.
+
+    ``constant_defined``: the value on a constant ``X`` is mathematically defined (a distance to a
+    single point is the other representation's spread; a constant predictor explains no variance):
+    then a warning says it is uninformative, instead of an error."""
+    if X.ndim == 2 and X.shape[0] == 2:  # fewer: each measure says what it needs
+        raise ReprlabError(
+            f"`{name}` has {X.shape[0]} stimuli; comparing representations needs at least 3 (after centring, 2 "
+            f"points always lie on one line, so {measure} on them is trivially maximal similarity or zero distance)."
+        )
+    if X.ndim == 2 and X.shape[0] >= 2:
+        if constant_defined and bool((X == X[:1]).all()):
+            warnings.warn(
+                f"`{name}` is constant (every row is identical): {measure} is defined but says nothing about how "
+                "the representations organise the stimuli.",
+                UserWarning,
+                stacklevel=4,
+            )
+            return
+        check_not_constant(X, name, f"{measure} (a comparison of how stimuli differ)")
 
 
 def check_labels(labels: Any, n: int, name: str = "labels") -> np.ndarray:

@@ -7,6 +7,7 @@ arguments with an example in its help. Errors from the library are printed witho
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,12 +28,53 @@ def _load_arrays(path: str) -> dict[str, np.ndarray]:
 
         acts = rl.Activations.open(p)
         return {name: acts[name] for name in acts.names}
-    if p.suffix == ".npy":
-        return {p.stem: np.load(p, allow_pickle=False)}
-    if p.suffix == ".npz":
-        with np.load(p, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+    try:
+        if p.suffix == ".npy":
+            return {p.stem: np.load(p, allow_pickle=False)}
+        if p.suffix == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+    except ValueError as err:
+        if "allow_pickle" not in str(err):
+            raise ReprlabError(f"Input {path!r} cannot be read as a NumPy file: {err}") from None
+        raise ReprlabError(
+            f"Input {path!r} holds Python objects (a pickled object array), which reprlab does not load: "
+            "unpickling can run arbitrary code. Save the numbers as a numeric array instead, e.g. "
+            "np.save(path, x.astype(float))."
+        ) from None
     raise ReprlabError(f"Input {path!r}: expected a .npy or .npz file or an activation store directory.")
+
+
+def _writable_dir(path: str, flag: str = "--out") -> Path:
+    """``path`` as a directory that exists and can be written to, checked before any computation."""
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".reprlab-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ReprlabError(
+            f"{flag} {path!r}: cannot write there ({err.strerror or err}). Choose a folder you can write to."
+        ) from None
+    return out
+
+
+def _cli_words(message: str, parser: argparse.ArgumentParser) -> str:
+    """A library message in the command line's words: `name` and name=value become the command's
+    options (--name VALUE), and the Python functions become the reprlab commands."""
+    text = re.sub(r" \(CLI: [^)]*\)", "", message)
+    text = re.sub(r"\breprlab\.describe(_all)?\b(\([^)]*\))?", "`reprlab describe`", text)
+    text = re.sub(r"\breprlab\.compare(_all)?\b(\([^)]*\))?", "`reprlab compare`", text)
+    for action in parser._actions:
+        flags = [f for f in action.option_strings if f.startswith("--")]
+        if not flags or action.dest == "help":
+            continue
+        flag, dest = flags[0], action.dest
+        text = text.replace(f"`{dest}`", flag)
+        text = re.sub(rf"\b{dest}=True\b", flag, text)
+        text = re.sub(rf"(?<!\()(?<!, )\b{dest}=([\w.'\"-]+)", lambda m, flag=flag: f"{flag} {m.group(1)}", text)
+    return text
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -40,19 +82,71 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     fmt = "  ".join("{:<" + str(w) + "}" for w in widths)
     lines = [fmt.format(*header), fmt.format(*["-" * w for w in widths])]
     lines += [fmt.format(*map(str, r)) for r in rows]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 # --- reprlab measures -------------------------------------------------------------------------
+
+_INVARIANCE_CODES = {
+    "permutation": "P",
+    "orthogonal": "O",
+    "isotropic_scaling": "S",
+    "translation": "T",
+    "invertible_linear": "L",
+    "affine": "A",
+}
+
+
+def _short_row(i: Any) -> list[str]:
+    lo, hi = i.range
+    return [
+        i.name,
+        i.kind,
+        i.family,
+        "larger" if i.larger_is_similar else "smaller",
+        "yes" if i.is_metric or any(v.is_metric for v in i.variants) else "no",
+        ("yes" if i.symmetric else "no") + ("*" if i.asymmetric_when else ""),
+        f"[{lo:.3g}, {hi:.3g}]",
+        "".join(sorted(_INVARIANCE_CODES[k] for k in i.invariances)) or "-",
+    ]
+
+
+def _measure_details(i: Any) -> str:
+    lo, hi = i.range
+    lines = [
+        f"{i.name} ({i.kind}, family {i.family}): {i.summary}",
+        f"  larger values mean {'more' if i.larger_is_similar else 'less'} similar; range [{lo:.4g}, {hi:.4g}]; "
+        f"metric: {'yes' if i.is_metric else 'no'}; symmetric: {'yes' if i.symmetric else 'no'}"
+        + "".join(f" (not with {k}={'/'.join(map(str, v))})" for k, v in i.asymmetric_when.items()),
+        f"  invariant to: {', '.join(sorted(i.invariances)) or 'none declared'}",
+        "  parameters:" if i.params else "  parameters: none",
+    ]
+    lines += [f"    {k}={p.default!r}: {p.doc}" for k, p in i.params.items() if not p.data]
+    lines += [f"    {k} (data): {p.doc}" for k, p in i.params.items() if p.data]
+    for v in i.variants:
+        setting = ", ".join(f"{k}={x!r}" for k, x in v.params.items())
+        lines.append(
+            f"  with {setting}: {'larger' if v.larger_is_similar else 'smaller'} = more similar, range "
+            f"[{v.range[0]:.4g}, {v.range[1]:.4g}], metric: {'yes' if v.is_metric else 'no'}"
+            + (f"; {v.note}" if v.note else "")
+        )
+    lines.append("  references:")
+    lines += [f"    {r}" for r in i.references]
+    return "\n".join(lines)
 
 
 def _parser_measures(sub: Any) -> None:
     p = sub.add_parser(
         "measures",
         help="list the measures and their properties",
-        description="List every registered measure with its properties.\n\nExample:\n  reprlab measures --kind compare",
+        description=(
+            "List every registered measure with its properties (a table that fits 120 columns), or one\n"
+            "measure in full: parameters, variants, references.\n\n"
+            "Examples:\n  reprlab measures --kind compare\n  reprlab measures cka"
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("name", nargs="?", help="show this measure in full")
     p.add_argument("--kind", choices=["compare", "describe"], help="only this kind")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table (for the docs)")
 
@@ -60,7 +154,25 @@ def _parser_measures(sub: Any) -> None:
 def _cmd_measures(args: argparse.Namespace) -> int:
     import reprlab as rl
 
+    if args.name:
+        print(_measure_details(rl.measures.info(args.name)))
+        return 0
     infos = rl.measures.available(kind=args.kind)
+    if not args.markdown:
+        print(
+            _table(
+                [_short_row(i) for i in infos],
+                ["name", "kind", "family", "similar", "metric", "sym", "range", "invariances"],
+            )
+        )
+        codes = ", ".join(f"{v}={k}" for k, v in _INVARIANCE_CODES.items())
+        print(
+            f"\n{len(infos)} measures; sym *: not symmetric for some parameters.\nInvariances: {codes}".replace(
+                ", lin", ",\n  lin"
+            )
+        )
+        print("Parameters, variants and references of one measure: reprlab measures NAME")
+        return 0
     header = ["name", "kind", "family", "similar", "metric", "symmetric", "range", "invariances", "parameters"]
     rows = []
     for i in infos:
@@ -119,8 +231,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if len(args.inputs) > 2:
         raise ReprlabError(f"`reprlab compare` takes one or two inputs; got {len(args.inputs)}.")
     measures = args.measure or ["cka"]
+    out = _writable_dir(args.out) if args.out else None
     A = _load_arrays(args.inputs[0])
     B = _load_arrays(args.inputs[1]) if len(args.inputs) == 2 else None
+    if B is None and len(A) < 2:
+        raise ReprlabError(
+            f"{args.inputs[0]!r} holds one array, and one input is compared with itself array by array. Give a "
+            f"second input (reprlab compare {args.inputs[0]} OTHER.npy) or a .npz / store with several arrays."
+        )
     results = []
     for spec in measures:
         res = rl.compare_all(A, B, spec, dtype=args.dtype, device=args.device)
@@ -130,8 +248,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         else:
             print(f"# {res.measure}")
             print(res.to_pandas().to_string(float_format=lambda v: f"{v:.4f}"))
-    if args.out:
-        out = Path(args.out)
+    if out is not None:
         for res in results:
             stem = "compare_" + "".join(c if c.isalnum() else "_" for c in res.measure).strip("_")
             res.save(out / f"{stem}.json")
@@ -169,6 +286,7 @@ def _parser_describe(sub: Any) -> None:
 def _cmd_describe(args: argparse.Namespace) -> int:
     import reprlab as rl
 
+    out = _writable_dir(args.out) if args.out else None
     arrays = _load_arrays(args.input)
     params: dict[str, Any] = {}
     if args.labels:
@@ -182,8 +300,7 @@ def _cmd_describe(args: argparse.Namespace) -> int:
             )
     res = rl.describe_all(arrays, args.measure or ["twonn"], dtype=args.dtype, device=args.device, **params)
     print(res.to_pandas().T.to_string(float_format=lambda v: f"{v:.6g}"))
-    if args.out:
-        out = Path(args.out)
+    if out is not None:
         res.save(out / "describe.json")
         res.save(out / "describe.csv")
         print(f"wrote describe.json and describe.csv to {out}/")
@@ -235,6 +352,7 @@ def _parser_extract(sub: Any) -> None:
 def _cmd_extract(args: argparse.Namespace) -> int:
     import reprlab as rl
 
+    _writable_dir(args.out)
     stim = rl.stimuli.load(args.stimuli, column=args.column)
     model = rl.zoo.load(args.model)
     acts = rl.extract(
@@ -274,6 +392,7 @@ def _parser_demo(sub: Any) -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .experiments.demo import run_demo
 
+    _writable_dir(args.out)
     return run_demo(out=args.out, seed=args.seed, quick=args.quick)
 
 
@@ -298,6 +417,8 @@ def _parser_report(sub: Any) -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     from .report import build_report
 
+    if args.out:
+        _writable_dir(str(Path(args.out).parent))
     path = build_report(args.results, out=args.out, title=args.title)
     print(f"wrote {path}")
     return 0
@@ -365,11 +486,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command][1](args)
     except (ReprlabError, ReprlabTypeError, MissingDependencyError) as err:
-        print(f"reprlab {args.command}: error: {err}", file=sys.stderr)
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        print(f"reprlab {args.command}: error: {_cli_words(str(err), sub.choices[args.command])}", file=sys.stderr)
         return 2
 
 

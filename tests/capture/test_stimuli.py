@@ -35,6 +35,10 @@ def test_human_rdm_is_an_rdm_labelled_by_ids():
 def test_lee300():
     s = rl.stimuli.load("lee300")
     assert len(s) == 300 and s.ids[-1] == "leebg299" and s.items[0].startswith("Hundreds of people")
+    assert len(set(s.items)) == 293 and len(s.meta["duplicates"]) == 7  # as the corpus has them (module docstring)
+    d = s.distinct()
+    assert len(d) == 293 and len(set(d.items)) == 293 and set(s.meta["duplicates"]).isdisjoint(d.ids)
+    assert all(s.items[s.ids.index(rep)] == s.items[s.ids.index(orig)] for rep, orig in s.meta["duplicates"].items())
 
 
 @pytest.mark.parametrize(

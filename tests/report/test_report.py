@@ -113,3 +113,57 @@ def test_result_plot_and_csv(results_dir):
     ax = res.plot()
     assert ax.get_title() == "cka"
     assert re.match(r"^,layer0,layer1", (results_dir / "compare_cka.csv").read_text())
+
+
+def test_distance_colour_scale_reads_like_a_similarity_and_says_lower_is_more_similar(tmp_path):
+    g = np.random.default_rng(1)
+    latent = g.normal(size=(50, 3))
+    layers = {f"layer{i}": np.tanh(latent @ g.normal(size=(3, 8))) + 0.3 * i * g.normal(size=(50, 8)) for i in range(3)}
+    np.savez(tmp_path / "layers.npz", **layers)
+    np.save(tmp_path / "a.npy", layers["layer0"])
+    np.save(tmp_path / "b.npy", layers["layer1"])
+    out = tmp_path / "results"
+    assert main(["compare", str(tmp_path / "layers.npz"), "-m", "cka", "-m", "shape", "--out", str(out)]) == 0
+    assert (
+        main(["compare", str(tmp_path / "a.npy"), str(tmp_path / "b.npy"), "-m", "procrustes", "--out", str(out)]) == 0
+    )
+
+    sim, dist = (rl.ComparisonResult.load(out / f) for f in ("compare_cka.json", "compare_shape.json"))
+    im_sim, im_dist = sim.plot().images[0], dist.plot().images[0]
+    # the most similar cell has the same colour in both: the top of the similarity scale, the bottom of the distance one
+    np.testing.assert_allclose(im_dist.cmap(0.0), im_sim.cmap(1.0))
+    assert "lower = more similar" in im_dist.colorbar.ax.get_ylabel()
+    assert "higher = more similar" in im_sim.colorbar.ax.get_ylabel()
+
+    path = build_report(out)
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM, "Debian's chromium is not installed; `make test` installs it (apt-get install chromium)"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto(path.as_uri(), wait_until="load")
+        figs = page.evaluate(
+            "[...document.querySelectorAll('figure')].map(f => ({scale: f.dataset.scale || '',"
+            " caption: f.querySelector('figcaption').innerText, ok: f.querySelector('img').naturalWidth > 0}))"
+        )
+        text = page.evaluate("document.body.innerText")
+        browser.close()
+    by_caption = {f["caption"].split(" ")[0]: f for f in figs}
+    assert (
+        by_caption["shape"]["scale"] == "lower = more similar"
+        and "lower = more similar" in by_caption["shape"]["caption"]
+    )
+    assert by_caption["cka"]["scale"] == "higher = more similar"
+    assert all(f["ok"] for f in figs)
+    single = by_caption["procrustes"]["caption"]
+    assert "every pair" not in single and "between a and b" in single
+    assert "From compare_cka.json: measure cka" in text and "50 stimuli" in text
+
+
+def test_large_heatmaps_label_every_kth_layer():
+    names = [f"model.layers.{i}" for i in range(39)]
+    res = rl.ComparisonResult(np.eye(39), names, names, "cka")
+    ax = res.plot()
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert 10 <= len(labels) <= 24 and labels[0] == names[0]

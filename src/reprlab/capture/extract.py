@@ -96,7 +96,7 @@ class _Source:
     """Stimuli as batches: items, ids, and how to turn a slice into model input."""
 
     def __init__(self, stimuli: Any, ids: Sequence[Any] | None, preprocess: Any) -> None:
-        from .stimuli import Stimuli
+        from .stimuli import Stimuli, check_items
 
         self.preprocess = preprocess
         self.kind = "list"
@@ -118,6 +118,7 @@ class _Source:
             self.items, self.kind = stimuli, "array"
         elif isinstance(stimuli, Sequence) and not isinstance(stimuli, (str, bytes)):
             self.items = list(stimuli)
+            check_items(self.items)
         else:
             raise ReprlabTypeError(
                 "`stimuli` must be an rl.stimuli set, a list of stimuli, an array/tensor with one row per stimulus, "
@@ -437,6 +438,7 @@ def _plan(
         "n_stimuli": source.n,
         "dtype": store_dtype,
         "preprocess": source.describe(),
+        "stimulus_set": getattr(stimuli, "name", None),
     }
     return _Plan(
         module,

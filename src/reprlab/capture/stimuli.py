@@ -11,7 +11,11 @@ matters for gensim's LGPL data files):
 ``lee50``       50 news documents (Lee, Pincombe & Welsh 2005; gensim ``lee.cor``) with the 50 x 50
                 human document-similarity matrix (``similarities0-1.txt``, ratings scaled to [0, 1],
                 stored upper-triangular and symmetrised here)
-``lee300``      the 300 background documents of the same corpus (``lee_background.cor``)
+``lee300``      the 300 background documents of the same corpus (``lee_background.cor``), as the corpus
+                has them: 293 distinct texts (7 documents repeat an earlier one exactly; ``meta
+                ["duplicates"]`` maps each repeat's id to the first one's). ``.distinct()`` keeps the
+                first of each; measures that need distinct points (TwoNN, MLE, ...) need it or their
+                ``duplicates="drop"``
 ``simlex999``   SimLex-999 (Hill, Reichart & Korhonen 2015): 999 word pairs with mean human similarity
 ``wordsim353``  WordSim-353 (Finkelstein et al. 2002): 353 word pairs with mean human relatedness
 ``digits``      scikit-learn's 1,797 handwritten digits, 8 x 8, labels 0-9
@@ -44,6 +48,24 @@ import numpy as np
 from ..errors import ReprlabError, close_matches, require
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff"}
+
+
+def check_items(items: Sequence[Any], name: str = "stimuli") -> None:
+    """Refuse stimuli with a missing entry (None or NaN) or a mix of texts and non-texts: a model's
+    preprocessing (a tokenizer, an image transform) would otherwise fail deep inside with its own error."""
+    for i, x in enumerate(items):
+        if x is None or (isinstance(x, float) and x != x):
+            raise ReprlabError(
+                f"`{name}`: item {i} is {x!r}, not a stimulus. Remove the missing entries (and their ids) or fill "
+                "them in; every stimulus must be a text, an image or an array."
+            )
+    texts = [isinstance(x, str) for x in items]
+    if any(texts) and not all(texts):
+        i, j = texts.index(False), texts.index(True)
+        raise ReprlabError(
+            f"`{name}`: item {i} is a {type(items[i]).__name__} but item {j} is a text; the stimuli of one "
+            "extraction must all be of one kind (e.g. str(x) for every item)."
+        )
 
 
 @dataclass
@@ -85,6 +107,7 @@ class Stimuli:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_items(self.items, f"Stimuli {self.name!r}")
         if len(self.items) != len(self.ids):
             raise ReprlabError(f"Stimuli {self.name!r}: {len(self.items)} items but {len(self.ids)} ids.")
         if len(set(self.ids)) != len(self.ids):
@@ -112,6 +135,17 @@ class Stimuli:
         from ..measures.rsa import RDM
 
         return RDM(self.human_dissimilarity, method="human (1 - similarity)", labels=list(self.ids))
+
+    def distinct(self) -> Stimuli:
+        """The stimuli without exact repeats: the first occurrence of each item is kept (ids unchanged)."""
+        first: dict[Any, str] = {}
+        keep = []
+        for sid, item in zip(self.ids, self.items):
+            key = item if isinstance(item, str) else (np.asarray(item).tobytes(), np.shape(item))
+            if key not in first:
+                first[key] = sid
+                keep.append(sid)
+        return self if len(keep) == len(self.ids) else self.subset(keep)
 
     def subset(self, ids: Sequence[str]) -> Stimuli:
         """The stimuli ``ids``, in that order (labels follow; pair data and human matrices are dropped)."""
@@ -168,7 +202,20 @@ def _lee300() -> Stimuli:
         docs,
         [f"leebg{i:03d}" for i in range(len(docs))],
         source="gensim test data lee_background.cor",
+        meta={"duplicates": _repeats(docs, [f"leebg{i:03d}" for i in range(len(docs))])},
     )
+
+
+def _repeats(items: Sequence[str], ids: Sequence[str]) -> dict[str, str]:
+    """id of each item that repeats an earlier one exactly -> id of the first."""
+    first: dict[str, str] = {}
+    out = {}
+    for sid, item in zip(ids, items):
+        if item in first:
+            out[sid] = first[item]
+        else:
+            first[item] = sid
+    return out
 
 
 def _word_pairs(name: str, filename: str, source: str) -> Stimuli:

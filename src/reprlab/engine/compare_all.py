@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .. import _pairs, _registry
-from .._validation import as_float, resolve_device, resolve_dtype
+from .._validation import as_float, check_comparable, resolve_device, resolve_dtype
 from .._version import __version__
 from ..errors import ReprlabError
 from ..results import ComparisonResult
@@ -122,6 +122,12 @@ def compare_all(
     meta: dict[str, Any] = {"library_version": __version__, "dtype": str(dt).replace("torch.", ""), "device": str(dev)}
     if accumulate is not None:
         meta["accumulate"] = str(opts.acc).replace("torch.", "")
+    for side, reps in (("A", A), ("B", B)):  # provenance of stores, for reports
+        attrs = getattr(reps, "attrs", None)
+        if isinstance(attrs, dict) and attrs.get("model_id"):
+            meta[f"{side}_model"] = attrs["model_id"]
+            if attrs.get("stimulus_set"):
+                meta[f"{side}_stimuli"] = attrs["stimulus_set"]
 
     if spec is None and m.info.input_ndim != 2:
         tensors = [
@@ -129,7 +135,8 @@ def compare_all(
         ]
         sources = [Source(lab, t, t.shape[0], t.shape[-1], False) for t, lab in zip(tensors, opts.labels)]
     else:
-        sources = [make_source(x, lab, dt, dev, load=not use_stream) for x, lab in zip(values_in, opts.labels)]
+        rescale = m.info.scale_invariant_for(p)
+        sources = [make_source(x, lab, dt, dev, not use_stream, rescale) for x, lab in zip(values_in, opts.labels)]
     n = check_rows(sources)
     meta["n_stimuli"] = n
     la = len(rows)
@@ -161,6 +168,9 @@ def compare_all(
         if values is None:
             meta["path"] = "pairs"
             values = _pairs_local(m, p, sources, la, within)
+    for k, s in enumerate(sources):
+        if not s.lazy:
+            check_comparable(s.data, s.label, m.info.name, m.info.defined_on_constant(p, k < la))
     return ComparisonResult(values, rows, cols, _registry.format_spec(m.info.name, p), p, meta)
 
 

@@ -219,7 +219,8 @@ def stage_compare(demo: Demo, lms: LanguageModels) -> np.ndarray:
                 f"{stem}_cross",
                 f"Heatmap of {title} between the {len(mini)} MiniLM layers (rows) and the {len(smol)} SmolLM2 "
                 f"layers (columns) on {n_docs} documents; the full matrix is in {stem}.json.",
-                f"{title} across models ({time.perf_counter() - t0:.1f} s for all {len(names)} x {len(names)}).",
+                f"{title} across models ({time.perf_counter() - t0:.1f} s for all {len(names)} x {len(names)}). "
+                f"Colour: {figures.scale_label(spec)}.",
             )
         )
         larger = rl.measures.info(spec).larger_is_similar

@@ -30,24 +30,61 @@ def _plt():
     return plt
 
 
+#: Heat maps with more rows or columns than this label every k-th one (k chosen to keep about 20).
+MAX_TICK_LABELS = 24
+
+
+def larger_is_similar(measure: str) -> bool | None:
+    """True for a similarity, False for a distance (lower = more similar), None when ``measure`` (a
+    result's spec string) is not a registered compare measure."""
+    from .. import _registry
+    from ..errors import ReprlabError, ReprlabTypeError
+
+    try:
+        m, p = _registry.resolve(measure, {})
+    except (ReprlabError, ReprlabTypeError, ValueError):
+        return None
+    return m.info.variant_for(p).larger_is_similar if m.info.kind == "compare" else None
+
+
+def scale_label(measure: str) -> str:
+    """How to read a result's colour scale: "higher = more similar" or "lower = more similar"."""
+    larger = larger_is_similar(measure)
+    return "" if larger is None else ("higher = more similar" if larger else "lower = more similar")
+
+
+def _ticks(n: int) -> range:
+    return range(0, n, int(np.ceil(n / 20)) if n > MAX_TICK_LABELS else 1)
+
+
 def heatmap(result: Any, ax: Any = None, title: str | None = None, annotate: bool | None = None) -> Any:
-    """A labelled heatmap of a :class:`~reprlab.ComparisonResult` (rows x cols); returns the axes."""
+    """A labelled heatmap of a :class:`~reprlab.ComparisonResult` (rows x cols); returns the axes.
+
+    Similarities and distances read the same way: the colour of "more similar" is the same (the
+    sequential map is reversed for a distance) and the colour bar says which way is more similar.
+    Matrices with more than ``MAX_TICK_LABELS`` rows or columns label every k-th one.
+    """
     plt = _plt()
     values = np.asarray(result.values, dtype=float)
     if ax is None:
-        size = (max(3.2, 0.42 * len(result.cols) + 1.8), max(2.8, 0.36 * len(result.rows) + 1.2))
+        size = (min(12.0, max(3.2, 0.42 * len(result.cols) + 1.8)), min(10.0, max(2.8, 0.36 * len(result.rows) + 1.2)))
         _, ax = plt.subplots(figsize=size, layout="constrained")
     finite = values[np.isfinite(values)]
     signed = finite.size and finite.min() < 0 < finite.max()
+    larger = larger_is_similar(result.measure)
     if signed:
         lim = float(np.abs(finite).max())
-        im = ax.imshow(values, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        im = ax.imshow(values, cmap="RdBu_r" if larger is not False else "RdBu", vmin=-lim, vmax=lim)
     else:
-        im = ax.imshow(values, cmap="cividis")
-    ax.set_xticks(range(len(result.cols)), result.cols, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(result.rows)), result.rows, fontsize=8)
+        im = ax.imshow(values, cmap="cividis_r" if larger is False else "cividis")
+    cols, rows = _ticks(len(result.cols)), _ticks(len(result.rows))
+    ax.set_xticks(cols, [result.cols[i] for i in cols], rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(rows, [result.rows[i] for i in rows], fontsize=8)
     ax.set_title(textwrap.fill(title or result.measure, 38), fontsize=10)
-    ax.figure.colorbar(im, ax=ax, shrink=0.85)
+    bar = ax.figure.colorbar(im, ax=ax, shrink=0.85)
+    label = scale_label(result.measure)
+    if label:
+        bar.set_label(("distance: " if larger is False else "similarity: ") + label, fontsize=8)
     if annotate is None:
         annotate = values.size <= 100
     if annotate and finite.size:
@@ -56,7 +93,8 @@ def heatmap(result: Any, ax: Any = None, title: str | None = None, annotate: boo
             for j in range(values.shape[1]):
                 v = values[i, j]
                 if np.isfinite(v):
-                    color = "white" if (v < mid) != bool(signed) else "black"
+                    dark = (v < mid) != (bool(signed) or larger is False)  # cividis is dark at its low end
+                    color = "white" if dark else "black"
                     ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color=color)
     return ax
 

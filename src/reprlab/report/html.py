@@ -49,14 +49,37 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _img(path: Path, alt: str, caption: str) -> str:
+def _img(path: Path, alt: str, caption: str, scale: str = "") -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     svg = path.with_suffix(".svg")
     link = f' <a href="{_esc(svg.name)}">SVG</a>' if svg.exists() else ""
+    attr = f' data-scale="{_esc(scale)}"' if scale else ""
     return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(alt)}">'
+        f'<figure{attr}><img src="data:image/png;base64,{data}" alt="{_esc(alt)}">'
         f"<figcaption>{_esc(caption)}{link}</figcaption></figure>"
     )
+
+
+def provenance(doc: Any) -> str:
+    """What produced a result, from its own metadata: measure and parameters, models (stores), stimuli,
+    dtype, device and library version. Empty for a file without that metadata."""
+    if not isinstance(doc, Mapping) or "measure" not in doc:
+        return ""
+    meta = doc.get("meta") or {}
+    params = {k: v for k, v in (doc.get("params") or {}).items() if not isinstance(v, (list, dict))}
+    parts = [f"measure {doc['measure']}"]
+    if params:
+        parts.append("parameters " + ", ".join(f"{k}={v!r}" for k, v in params.items()))
+    for side in ("A", "B"):
+        if meta.get(f"{side}_model"):
+            stimuli = f", stimuli {meta[f'{side}_stimuli']}" if meta.get(f"{side}_stimuli") else ""
+            parts.append(f"{side}: model {meta[f'{side}_model']}{stimuli}")
+    if "n_stimuli" in meta:
+        parts.append(f"{meta['n_stimuli']} stimuli")
+    parts += [f"{k} {meta[k]}" for k in ("dtype", "device", "path") if k in meta]
+    if "library_version" in meta:
+        parts.append(f"reprlab {meta['library_version']}")
+    return "; ".join(parts)
 
 
 def matrix_table(doc: Mapping[str, Any], source: str) -> str:
@@ -112,6 +135,12 @@ def _auto_sections(root: Path) -> list[dict[str, Any]]:
         res = ComparisonResult.from_dict(doc)
         stem = path.stem
         figures.save(res.plot(), root / "figures", stem)
+        scale = figures.scale_label(res.measure)
+        between = (
+            f"between {res.rows[0]} and {res.cols[0]}"
+            if len(res.rows) == len(res.cols) == 1
+            else "for every pair of representations"
+        )
         sections.append(
             {
                 "title": f"{doc.get('measure', stem)}",
@@ -121,7 +150,8 @@ def _auto_sections(root: Path) -> list[dict[str, Any]]:
                         "file": f"figures/{stem}.png",
                         "alt": f"Heatmap of {doc.get('measure', stem)} between {len(res.rows)} and "
                         f"{len(res.cols)} representations; the table below lists every value.",
-                        "caption": f"{doc.get('measure', stem)} for every pair of representations.",
+                        "caption": f"{doc.get('measure', stem)} {between}." + (f" Colour: {scale}." if scale else ""),
+                        "scale": scale,
                     }
                 ],
                 "tables": [{"file": path.name}],
@@ -169,10 +199,13 @@ def build_report(results_dir: str | Path, out: str | Path | None = None, title: 
             p = root / fig["file"]
             if not p.exists():
                 raise ReprlabError(f"The manifest names a figure that is missing: {p}.")
-            parts.append(_img(p, fig["alt"], fig.get("caption", "")))
+            parts.append(_img(p, fig["alt"], fig.get("caption", ""), fig.get("scale", "")))
         for tab in sec.get("tables", []):
             src = root / tab["file"]
             doc = json.loads(src.read_text())
+            made_by = provenance(doc)
+            if made_by:
+                parts.append(f'<p class="meta provenance">From {_esc(tab["file"])}: {_esc(made_by)}.</p>')
             caption = tab.get("caption")
             if caption:
                 parts.append(f"<p><strong>{_esc(caption)}</strong> <small>({_esc(tab['file'])})</small></p>")

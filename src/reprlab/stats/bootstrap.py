@@ -18,6 +18,7 @@ Introduction to the Bootstrap*, ch. 13-14; Efron (1987), JASA 82:171.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 from scipy.special import ndtr, ndtri
 
+from .._progress import progress
 from .._stimulus_ids import match_rows
 from ..errors import ReprlabError, ReprlabTypeError
 from .resampling import MIN_BOOTSTRAP, Evaluator, check_count, check_level, check_seed, guarded
@@ -57,9 +59,20 @@ def interval(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``ci`` interval from bootstrap ``samples`` (axis 0) by ``method`` (module docstring).
 
-    ``jackknife`` (leave-one-out values, axis 0) is needed for ``bca``.
+    ``jackknife`` (leave-one-out values, axis 0) is needed for ``bca``. Fewer than ``2 / (1 - ci)``
+    resamples leave each tail less than one resample: the interval is then a warned-about artefact of
+    the few resamples (``n=1`` gives a zero-width interval), not a confidence interval.
     """
     alpha = (1.0 - ci) / 2.0
+    need = int(np.ceil(2.0 / (1.0 - ci) - 1e-9))
+    if samples.shape[0] < need:
+        warnings.warn(
+            f"`n` = {samples.shape[0]} resamples are too few for a {ci:.0%} interval: each tail ({alpha:.1%}) "
+            f"holds less than one resample, so the interval is uninformative (n = 1 gives zero width). Use "
+            f"n >= {need}; typical values are 1000-10000.",
+            UserWarning,
+            stacklevel=3,
+        )
     if method == "percentile":
         q = np.array([alpha, 1.0 - alpha])
         q = np.broadcast_to(q.reshape((2,) + (1,) * value.ndim), (2, *value.shape))
@@ -94,7 +107,8 @@ def run_bootstrap(
     """
     full = np.arange(n_units)
     value = np.asarray(value_on(full), dtype=float)
-    samples = np.stack([np.asarray(value_on(rng.integers(0, n_units, n_units)), dtype=float) for _ in range(n)])
+    draws = progress(range(n), n, "bootstrap", "resample")
+    samples = np.stack([np.asarray(value_on(rng.integers(0, n_units, n_units)), dtype=float) for _ in draws])
     jack = None
     if jackknife:
         jack = np.stack([np.asarray(value_on(np.delete(full, k)), dtype=float) for k in range(n_units)])

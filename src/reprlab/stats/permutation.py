@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._progress import progress
 from .._stimulus_ids import match_rows
 from .._validation import check_same_rows
 from ..errors import ReprlabError
@@ -130,7 +131,7 @@ def permutation_test(
 
     call = guarded(value_on, ev.spec, "permutation", units)
     observed = call(np.arange(units))
-    null = np.array([call(rng.permutation(units)) for _ in range(n)])
+    null = np.array([call(rng.permutation(units)) for _ in progress(range(n), n, "permutation test", "perm")])
     p = p_value(observed, null, alternative, larger)
     seed_int = int(seed) if isinstance(seed, (int, np.integer)) else None
     return PermutationResult(observed, p, null, n, seed_int, alternative, ev.spec, larger)

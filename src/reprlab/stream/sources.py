@@ -70,8 +70,11 @@ class Source:
         return as_tensor(self.data[a:b], f"{self.label} rows {a}:{b}", dtype=dtype, device=device)
 
 
-def make_source(x: Any, label: str, dtype: torch.dtype, device: torch.device, load: bool) -> Source:
-    """Wrap ``x``; a store value is kept lazy unless ``load`` (then read and checked whole)."""
+def make_source(
+    x: Any, label: str, dtype: torch.dtype, device: torch.device, load: bool, rescale: bool = False
+) -> Source:
+    """Wrap ``x``; a store value is kept lazy unless ``load`` (then read and checked whole; ``rescale``:
+    see :func:`reprlab._validation.as_tensor`)."""
     if is_lazy(x) and not load:
         shape = tuple(x.shape)
         if len(shape) != 2:
@@ -83,7 +86,7 @@ def make_source(x: Any, label: str, dtype: torch.dtype, device: torch.device, lo
             raise ReprlabError(f"`{label}` has no features (shape {shape}).")
         return Source(label, x, shape[0], shape[1], True)
     data = np.asarray(x[:]) if is_lazy(x) else x
-    t = as_tensor(data, label, dtype=dtype, device=device)
+    t = as_tensor(data, label, dtype=dtype, device=device, rescale=rescale)
     return Source(label, t, t.shape[0], t.shape[1], False)
 
 
