@@ -14,6 +14,7 @@ from .bootstrap import BootstrapResult, PairedResult, SweepResult, bootstrap, fd
 from .ceilings import Alignment, NoiseCeiling, noise_ceiling, normalise, spearman_brown, split_half_reliability
 from .correspondence import Correspondence, LayerIdentification, layer_correspondence, layer_identification
 from .human import human_rsa, layerwise_rdm_alignment, rdm_alignment, word_similarity, word_similarity_from_vectors
+from .matrix import bootstrap_all, permutation_test_all
 from .permutation import PermutationResult, permutation_test
 from .resampling import distinct_pairs
 
@@ -27,6 +28,7 @@ __all__ = [
     "PermutationResult",
     "SweepResult",
     "bootstrap",
+    "bootstrap_all",
     "distinct_pairs",
     "fdr_bh",
     "human_rsa",
@@ -38,6 +40,7 @@ __all__ = [
     "paired_bootstrap",
     "paired_sweep",
     "permutation_test",
+    "permutation_test_all",
     "rdm_alignment",
     "spearman_brown",
     "split_half_reliability",
