@@ -133,7 +133,7 @@ def test_paired_and_correspondence_values_are_the_measure():
     )
 
 
-@pytest.mark.parametrize("name", ["cycle_knn", "lcs_knn", "edit_distance_knn", "second_order_cosine", "cknna"])
+@pytest.mark.parametrize("name", ["lcs_knn", "edit_distance_knn", "second_order_cosine", "cknna"])
 def test_other_neighbourhood_measures_use_the_jackknife(name):
     """The neighbourhood measures without an influence hook are bootstrapped by the jackknife rule: no
     resample repeats a stimulus, so the values are centred on the measure's (the rows rule put their mean
