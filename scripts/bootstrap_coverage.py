@@ -122,6 +122,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, nargs="+", default=[100, 300], help="stimuli in the population designs")
     ap.add_argument("--null-runs", type=int, default=200, help="simulations per null design")
     ap.add_argument("--null-draws", type=int, default=1000, help="draws estimating the null expectation")
+    ap.add_argument("--family", nargs="+", default=None, help="population designs of these families only")
+    ap.add_argument("--measures", nargs="+", default=None, help="null designs of these measures only")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--method", default="percentile", choices=("percentile", "bca"))
     args = ap.parse_args()
@@ -133,6 +135,8 @@ def main() -> None:
         )
         print("|---|---|---|---|---|---|---|---|---|")
         for family, spec, (what, draw), truth in population_designs(args.n):
+            if args.family and family not in args.family:
+                continue
             t0 = time.perf_counter()
             c = coverage(draw, spec, truth, args.runs, args.n_boot, 0, args.method)
             lo, hi = c["wilson"]
@@ -149,6 +153,8 @@ def main() -> None:
         )
         print("|---|---|---|---|---|---|---|")
         for info in rl.measures.available(kind="compare"):
+            if args.measures and info.name not in args.measures:
+                continue
             draw = null_draw(info, 40)
             g = np.random.default_rng(1)
             if info.name in rl.stats.resampling.REFUSED:

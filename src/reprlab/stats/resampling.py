@@ -247,7 +247,7 @@ class Evaluator:
         return int(F.shape[0])
 
     def positions(self, ix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The pair positions a resample compares (distinct-pairs rule), or None (rows rule)."""
+        """The pair positions a resample compares (distinct-pairs rule), or None (the other rules)."""
         return distinct_pairs(ix) if self.pairwise else None
 
     def sample(self, F: torch.Tensor, ix: torch.Tensor, pos: tuple[torch.Tensor, torch.Tensor] | None) -> Any:
