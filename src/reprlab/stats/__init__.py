@@ -6,8 +6,9 @@
 >>> rl.stats.noise_ceiling(rdms_per_subject, method="spearman")  # doctest: +SKIP
 
 Resampling goes through the measure registry, so every compare measure works; how a resample is
-evaluated (rows, or distinct pairs for RDM-based measures) is explained in
-:mod:`reprlab.stats.resampling`.
+evaluated (distinct pairs for RDM-based measures, influence values for the others, so that no measure
+sees two copies of a stimulus) is explained in :mod:`reprlab.stats.resampling`.
+:func:`bootstrap_all` and :func:`permutation_test_all` do the same for whole ``compare_all`` matrices.
 """
 
 from .bootstrap import BootstrapResult, PairedResult, SweepResult, bootstrap, fdr_bh, paired_bootstrap, paired_sweep
