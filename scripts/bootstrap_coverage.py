@@ -17,7 +17,7 @@ For each design the share of runs whose 95% interval contains the value is print
 table (with the Wilson 95% interval of that share), along with the mean bootstrap SE over the SD of
 the estimate across runs.
 
-    PYTHONPATH=src python scripts/bootstrap_coverage.py              # all designs (about 20 minutes)
+    PYTHONPATH=src python scripts/bootstrap_coverage.py              # all designs (an hour or more on 2 shared cores)
     PYTHONPATH=src python scripts/bootstrap_coverage.py --only null --runs 100
 """
 
