@@ -15,7 +15,10 @@ class ComparisonResult:
     """A ``(len(rows), len(cols))`` matrix of one measure over two sets of representations.
 
     ``measure`` is the spec string (name and non-default parameters), ``params`` every parameter
-    value used, ``meta`` free provenance (shapes, dtype, library version).
+    value used, ``meta`` free provenance (shapes, dtype, library version). ``ci_low`` / ``ci_high``
+    (bootstrap intervals) and ``p`` (permutation p-values), matrices of the same shape, are set by
+    :func:`reprlab.stats.bootstrap_all` and :func:`reprlab.stats.permutation_test_all`, which describe
+    how in ``meta["intervals"]`` / ``meta["p_values"]``.
     """
 
     values: np.ndarray
@@ -24,6 +27,9 @@ class ComparisonResult:
     measure: str
     params: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    ci_low: np.ndarray | None = field(default=None, kw_only=True)
+    ci_high: np.ndarray | None = field(default=None, kw_only=True)
+    p: np.ndarray | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=np.float64)
@@ -31,6 +37,10 @@ class ComparisonResult:
             raise ValueError(
                 f"values of shape {self.values.shape} do not fit {len(self.rows)} rows x {len(self.cols)} cols"
             )
+        for name in _EXTRA:
+            extra = getattr(self, name)
+            if extra is not None:
+                setattr(self, name, np.asarray(extra, dtype=np.float64).reshape(self.values.shape))
 
     def __repr__(self) -> str:
         return f"ComparisonResult({self.measure!r}, {len(self.rows)} x {len(self.cols)})"
@@ -48,14 +58,26 @@ class ComparisonResult:
             "params": params,
             "rows": list(self.rows),
             "cols": list(self.cols),
-            "values": [[_num(v) for v in row] for row in self.values],
+            "values": _matrix(self.values),
             "meta": self.meta,
+            **{name: _matrix(getattr(self, name)) for name in _EXTRA if getattr(self, name) is not None},
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ComparisonResult:
-        vals = np.array([[np.nan if v is None else v for v in row] for row in d["values"]], dtype=np.float64)
-        return cls(vals, list(d["rows"]), list(d["cols"]), d["measure"], d.get("params", {}), d.get("meta", {}))
+        def read(rows: list[list[Any]]) -> np.ndarray:
+            return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=np.float64)
+
+        extra = {name: read(d[name]) for name in _EXTRA if d.get(name) is not None}
+        return cls(
+            read(d["values"]),
+            list(d["rows"]),
+            list(d["cols"]),
+            d["measure"],
+            d.get("params", {}),
+            d.get("meta", {}),
+            **extra,
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write the result as JSON (``.json``) or CSV (``.csv``, the matrix with its labels)."""
@@ -79,6 +101,14 @@ class ComparisonResult:
         from .report.figures import heatmap
 
         return heatmap(self, ax=ax, **kwargs)
+
+
+#: The optional matrices beside ``values`` (intervals and p-values), saved under these keys.
+_EXTRA = ("ci_low", "ci_high", "p")
+
+
+def _matrix(values: np.ndarray) -> list[list[float | None]]:
+    return [[_num(v) for v in row] for row in values]
 
 
 def _num(v: float) -> float | None:

@@ -54,6 +54,11 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert set(parser.cells) == {t["file"] for sec in manifest["sections"] for t in sec["tables"]}
     for source, values in parser.cells.items():
         assert values == _numbers(json.loads((out / source).read_text())), source
+    # the layer x layer matrix with intervals and p-values: every cell shows them, each interval holds its value
+    iv = json.loads((out / "lm_cka_intervals.json").read_text())
+    flat = [[v for row in iv[k] for v in row] for k in ("ci_low", "values", "ci_high", "p")]
+    assert all(lo <= v <= hi and 0 < p <= 1 for lo, v, hi, p in zip(*flat))
+    assert (out / "report.html").read_text().count("data-ci-low=") == len(flat[1])
     errors, images = render_in_browser(out / "report.html", tmp_path / "shot.png")
     assert errors == []
     n_figures = sum(len(s["figures"]) for s in manifest["sections"])

@@ -167,3 +167,56 @@ def test_large_heatmaps_label_every_kth_layer():
     ax = res.plot()
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert 10 <= len(labels) <= 24 and labels[0] == names[0]
+
+
+@pytest.fixture
+def interval_dir(tmp_path):
+    """A results directory with one matrix carrying bootstrap intervals and permutation p-values."""
+    g = np.random.default_rng(1)
+    latent = g.normal(size=(40, 3))
+    layers = {f"L{i}": latent @ g.normal(size=(3, 6)) + 0.5 * i * g.normal(size=(40, 6)) for i in range(3)}
+    res = rl.stats.bootstrap_all(layers, None, "cka", n=200, seed=0)
+    res.p = rl.stats.permutation_test_all(layers, None, "cka", n=99, seed=0).p
+    res.meta["p_values"] = {"test": "permutation", "alternative": "similar", "n": 99, "seed": 0}
+    out = tmp_path / "results"
+    res.save(out / "cka_intervals.json")
+    return out, res
+
+
+def test_report_shows_matrix_intervals_in_chromium(interval_dir, tmp_path):
+    """Every cell shows its interval and p-value, visibly, equal to the JSON; the note says what they are."""
+    from playwright.sync_api import sync_playwright
+
+    out, res = interval_dir
+    path = build_report(out)
+    assert CHROMIUM, "Debian's chromium is not installed; `make test` installs it (apt-get install chromium)"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(path.as_uri(), wait_until="load")
+        cells = page.evaluate(
+            "[...document.querySelectorAll('td[data-ci-low]')].map(td => ({lo: +td.dataset.ciLow, "
+            "hi: +td.dataset.ciHigh, p: +td.dataset.p, ci: td.querySelector('small.ci').innerText, "
+            "ptext: td.querySelector('small.p').innerText, h: td.querySelector('small.ci').getBoundingClientRect()"
+            ".height}))"
+        )
+        note = page.evaluate("[...document.querySelectorAll('p.meta')].map(p => p.innerText).join(' ')")
+        browser.close()
+    assert len(cells) == res.values.size
+    assert [c["lo"] for c in cells] == res.ci_low.ravel().tolist()
+    assert [c["hi"] for c in cells] == res.ci_high.ravel().tolist()
+    assert [c["p"] for c in cells] == res.p.ravel().tolist()
+    for c in cells:
+        assert c["h"] > 5  # rendered, not hidden
+        assert c["ci"] == f"[{c['lo']:.4f}, {c['hi']:.4f}]"
+        assert c["ptext"] == f"p = {c['p']:.3g}"
+    assert "95% percentile bootstrap interval over stimuli (jackknife rule, 200 resamples)" in note
+    assert "permutation p-value (similar, 99 permutations" in note
+
+
+def test_heatmap_annotates_intervals(interval_dir):
+    _, res = interval_dir
+    ax = res.plot()
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[1] == f"{res.values[0, 1]:.2f}*\n[{res.ci_low[0, 1]:.2f}, {res.ci_high[0, 1]:.2f}]"
+    assert "bootstrap interval (jackknife, 200 resamples)" in ax.get_xlabel()

@@ -11,6 +11,7 @@ import reprlab as rl
 from reprlab.errors import ReprlabError, ReprlabTypeError
 from reprlab.stats.bootstrap import interval, run_bootstrap
 from reprlab.stats.resampling import distinct_pairs
+from tests.conftest import temporary_measure
 from tests.stats.conftest import corr_rdm
 
 
@@ -19,7 +20,7 @@ def test_value_samples_and_percentile_interval(gauss):
     r = rl.stats.bootstrap(X, Y, "cka", n=100, seed=3)
     assert r.value == pytest.approx(rl.compare(X, Y, "cka"), rel=1e-12)
     assert r.samples.shape == (100,) and r.n == 100 and r.seed == 3 and r.method == "percentile"
-    assert r.rule == "rows" and r.measure == "cka" and r.ci == 0.95
+    assert r.rule == "jackknife" and r.measure == "cka" and r.ci == 0.95
     lo, hi = np.quantile(r.samples, [0.025, 0.975])
     assert (r.ci_low, r.ci_high) == (pytest.approx(lo), pytest.approx(hi))
     assert r.ci_low < r.value < r.ci_high
@@ -27,14 +28,62 @@ def test_value_samples_and_percentile_interval(gauss):
     assert "cka" in str(r) and r.interval == (r.ci_low, r.ci_high)
 
 
-def test_resamples_are_rows_drawn_together(gauss):
-    """Each bootstrap value is the measure on rows idx of X and of Y, idx drawn by the seeded generator."""
+def jackknife_influence(X, Y, spec, **params):
+    """psi_i = (n - 1) (mean_j t_(j) - t_(i)), t_(i) the measure without stimulus i (by hand)."""
+    n = X.shape[0]
+    t = np.array([rl.compare(np.delete(X, i, 0), np.delete(Y, i, 0), spec, **params) for i in range(n)])
+    return (n - 1) * (t.mean() - t)
+
+
+def test_resamples_are_jackknife_linearised(gauss):
+    """Each bootstrap value is v + mean(psi[idx]) for the jackknife influence psi, idx drawn by the seeded
+    generator; no resample puts two copies of a stimulus into the measure."""
     X, Y = gauss
     r = rl.stats.bootstrap(X, Y, "cka", n=5, seed=11, kernel="rbf")
+    psi = jackknife_influence(X, Y, "cka", kernel="rbf")
+    assert psi.sum() == pytest.approx(0.0, abs=1e-10)
     rng = np.random.default_rng(11)
     for b in range(5):
         idx = rng.integers(0, 40, 40)
-        assert r.samples[b] == pytest.approx(rl.compare(X[idx], Y[idx], "cka", kernel="rbf"), rel=1e-12)
+        assert r.samples[b] == pytest.approx(r.value + psi[idx].mean(), rel=1e-10)
+
+
+def test_jackknife_influence_of_a_mean_is_the_centred_value():
+    """For a mean of per-stimulus products the jackknife influence is exactly x_i y_i - mean(x y)
+    (Efron & Tibshirani 1993, ch. 11), and a resample's value is the mean over the resample."""
+    from reprlab.stats.resampling import Evaluator
+
+    g = np.random.default_rng(0)
+    X, Y = g.normal(size=(30, 1)), g.normal(size=(30, 1))
+    with temporary_measure("_test_mean_product", lambda A, B: (A[:, 0] * B[:, 0]).mean(), range=(-10.0, 10.0)):
+        ev = Evaluator.resolve("_test_mean_product", {})
+        v, psi = ev.influence(ev.load(X, "X"), ev.load(Y, "Y"))
+        r = rl.stats.bootstrap(X, Y, "_test_mean_product", n=4, seed=2)
+    xy = X[:, 0] * Y[:, 0]
+    assert v == pytest.approx(xy.mean()) and np.allclose(psi.numpy(), xy - xy.mean(), atol=1e-12)
+    rng = np.random.default_rng(2)
+    for b in range(4):
+        assert r.samples[b] == pytest.approx(xy[rng.integers(0, 30, 30)].mean(), rel=1e-10)
+
+
+def test_grouped_jackknife_above_the_group_limit(gauss, monkeypatch):
+    """Above MAX_JACKKNIFE_GROUPS stimuli the jackknife leaves out groups; the variance is the grouped
+    jackknife's, (G - 1) / G sum_g (t_(g) - t_bar)^2, whatever the number of stimuli per group."""
+    from reprlab.stats import resampling
+    from reprlab.stats.resampling import Evaluator, jackknife_groups
+
+    X, Y = gauss
+    monkeypatch.setattr(resampling, "MAX_JACKKNIFE_GROUPS", 8)
+    group = jackknife_groups(40).numpy()
+    assert sorted(np.bincount(group).tolist()) == [5] * 8
+    ev = Evaluator.resolve("cka", {})
+    TX, TY = ev.load(X, "X"), ev.load(Y, "Y")
+    _, psi = ev.influence(TX, TY)
+    t = np.array([rl.compare(X[group != k], Y[group != k], "cka") for k in range(8)])
+    var_grouped = 7 / 8 * np.sum((t - t.mean()) ** 2)
+    # the linear bootstrap variance of mean(psi[idx]) over n draws is mean(psi^2) / n; it is (G - 1) / G
+    # times the jackknife variance, as for the delete-one jackknife ((n - 1) / n)
+    assert np.mean(psi.numpy() ** 2) / 40 == pytest.approx(var_grouped * 7 / 8, rel=1e-9)
 
 
 def test_seed_reproducible_and_params_in_spec(gauss):
@@ -155,11 +204,13 @@ def test_rows_must_match(gauss):
 
 def test_failing_resample_is_reported(fragile_measure, gauss):
     X, Y = gauss
-    with pytest.raises(ReprlabError, match="could not be computed on a bootstrap resample of the 40 stimuli"):
+    with pytest.raises(
+        ReprlabError, match=r"could not be computed .* of the 40 stimuli.*jackknife: stimulus 0 left out"
+    ):
         rl.stats.bootstrap(X, Y, fragile_measure, n=3)
 
 
-def test_data_parameters_are_refused_under_the_rows_rule(rows_measure_with_data, gauss):
+def test_data_parameters_are_refused_under_the_jackknife_rule(rows_measure_with_data, gauss):
     X, Y = gauss
     with pytest.raises(ReprlabError, match="per-stimulus data parameter 'weights'"):
         rl.stats.bootstrap(X, Y, rows_measure_with_data, weights=np.ones(40))

@@ -33,6 +33,7 @@ import torch
 
 from .. import __version__
 from ..results import ComparisonResult
+from .demo_intervals import stage_intervals
 
 
 class Demo:
@@ -419,6 +420,7 @@ def run_demo(out: str | Path = "results", seed: int = 0, quick: bool = False) ->
     stage_digits(demo)
     lms = LanguageModels(demo, quick)
     stage_compare(demo, lms)
+    stage_intervals(demo, lms)
     human = stage_human(demo, lms, n_boot=200 if quick else 1000)
     described = stage_describe(demo, lms)
     print_summary(human, described)

@@ -67,7 +67,11 @@ def heatmap(result: Any, ax: Any = None, title: str | None = None, annotate: boo
     plt = _plt()
     values = np.asarray(result.values, dtype=float)
     if ax is None:
-        size = (min(12.0, max(3.2, 0.42 * len(result.cols) + 1.8)), min(10.0, max(2.8, 0.36 * len(result.rows) + 1.2)))
+        scale = 1.6 if getattr(result, "ci_low", None) is not None else 1.0  # room for the intervals
+        size = (
+            min(12.0, max(3.2, scale * 0.42 * len(result.cols) + 1.8)),
+            min(10.0, max(2.8, scale * 0.36 * len(result.rows) + 1.2)),
+        )
         _, ax = plt.subplots(figsize=size, layout="constrained")
     finite = values[np.isfinite(values)]
     signed = finite.size and finite.min() < 0 < finite.max()
@@ -95,8 +99,36 @@ def heatmap(result: Any, ax: Any = None, title: str | None = None, annotate: boo
                 if np.isfinite(v):
                     dark = (v < mid) != (bool(signed) or larger is False)  # cividis is dark at its low end
                     color = "white" if dark else "black"
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color=color)
+                    ax.text(j, i, _cell_text(result, i, j), ha="center", va="center", fontsize=7, color=color)
+    notes = _uncertainty_notes(result)
+    if notes:
+        ax.set_xlabel(notes, fontsize=7)
     return ax
+
+
+def _cell_text(result: Any, i: int, j: int) -> str:
+    """A heatmap cell: the value, its interval below it (when the result has intervals), and ``*`` when its
+    permutation p-value is below 0.05."""
+    text = f"{result.values[i, j]:.2f}"
+    p = getattr(result, "p", None)
+    if p is not None and p[i, j] < 0.05:
+        text += "*"
+    lo, hi = getattr(result, "ci_low", None), getattr(result, "ci_high", None)
+    if lo is not None and hi is not None:
+        text += f"\n[{lo[i, j]:.2f}, {hi[i, j]:.2f}]"
+    return text
+
+
+def _uncertainty_notes(result: Any) -> str:
+    """The x-axis note saying what the brackets and stars of the annotations are."""
+    meta = getattr(result, "meta", {}) or {}
+    notes = []
+    if getattr(result, "ci_low", None) is not None and "intervals" in meta:
+        iv = meta["intervals"]
+        notes.append(f"[ ]: {iv['ci']:.0%} bootstrap interval ({iv['rule']}, {iv['n']} resamples)")
+    if getattr(result, "p", None) is not None and "p_values" in meta:
+        notes.append(f"*: permutation p < 0.05 ({meta['p_values']['n']} permutations, uncorrected)")
+    return "\n".join(notes)
 
 
 def depth_curves(

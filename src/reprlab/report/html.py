@@ -32,6 +32,7 @@ table{border-collapse:collapse;font-size:.82em;margin:.6em 0 1.2em 0;font-varian
 th,td{border:1px solid #ddd;padding:.2em .45em;text-align:right}th{background:#f3f3f3}
 td.label,th.label{text-align:left}details{margin:.4em 0}code{background:#f5f5f5;padding:0 .2em}
 .note{background:#f7f7f2;border-left:3px solid #b8a400;padding:.4em .8em;font-size:.9em}
+small.ci,small.p{color:#555;white-space:nowrap}
 """
 
 
@@ -82,16 +83,51 @@ def provenance(doc: Any) -> str:
     return "; ".join(parts)
 
 
+def _interval_note(doc: Mapping[str, Any]) -> str:
+    """What the brackets and p-values in a matrix table are, from the result's own metadata."""
+    meta = doc.get("meta", {})
+    notes = []
+    iv = meta.get("intervals")
+    if iv and doc.get("ci_low") is not None:
+        notes.append(
+            f"[low, high]: {iv['ci']:.0%} {iv['method']} bootstrap interval over stimuli ({iv['rule']} rule, "
+            f"{iv['n']} resamples)"
+        )
+    pv = meta.get("p_values")
+    if pv and doc.get("p") is not None:
+        notes.append(
+            f"p: {pv['test']} p-value ({pv['alternative']}, {pv['n']} permutations of the stimuli, not corrected "
+            "for the number of cells)"
+        )
+    return f'<p class="meta">{_esc("; ".join(notes))}.</p>' if notes else ""
+
+
+def _cell(doc: Mapping[str, Any], i: int, j: int) -> str:
+    v = doc["values"][i][j]
+    attrs, extra = [f'data-value="{_esc(repr(v))}"'], ""
+    lo, hi = (doc[k][i][j] if doc.get(k) is not None else None for k in ("ci_low", "ci_high"))
+    if lo is not None and hi is not None:
+        attrs += [f'data-ci-low="{_esc(repr(lo))}"', f'data-ci-high="{_esc(repr(hi))}"']
+        extra += f'<br><small class="ci">[{_fmt(lo)}, {_fmt(hi)}]</small>'
+    p = doc["p"][i][j] if doc.get("p") is not None else None
+    if p is not None:
+        attrs.append(f'data-p="{_esc(repr(p))}"')
+        extra += f'<br><small class="p">p = {p:.3g}</small>'
+    return f"<td {' '.join(attrs)}>{_fmt(v)}{extra}</td>"
+
+
 def matrix_table(doc: Mapping[str, Any], source: str) -> str:
-    """An HTML table of a ``rows x cols`` result with each cell's full value in ``data-value``."""
+    """An HTML table of a ``rows x cols`` result with each cell's full value in ``data-value``, and its
+    bootstrap interval (``data-ci-low`` / ``data-ci-high``) and p-value (``data-p``) where the result
+    carries them (:func:`reprlab.stats.bootstrap_all`, :func:`reprlab.stats.permutation_test_all`)."""
     head = "".join(f'<th scope="col">{_esc(c)}</th>' for c in doc["cols"])
     body = []
-    for r, row in zip(doc["rows"], doc["values"]):
-        cells = "".join(f'<td data-value="{_esc(repr(v))}">{_fmt(v)}</td>' for v in row)
+    for i, r in enumerate(doc["rows"]):
+        cells = "".join(_cell(doc, i, j) for j in range(len(doc["cols"])))
         body.append(f'<tr><th scope="row" class="label">{_esc(r)}</th>{cells}</tr>')
     table = (
         f'<div class="scroll"><table data-source="{_esc(source)}"><thead><tr><th class="label"></th>{head}</tr>'
-        f"</thead><tbody>{''.join(body)}</tbody></table></div>"
+        f"</thead><tbody>{''.join(body)}</tbody></table></div>{_interval_note(doc)}"
     )
     if len(doc["cols"]) > 12:  # large matrices: folded, so the page stays readable
         n, m = len(doc["rows"]), len(doc["cols"])

@@ -2,8 +2,9 @@
 
 A bootstrap resample draws n stimuli with replacement from the n stimuli; the rows of ``X`` and ``Y``
 are drawn together (they are the same stimuli). The measure is evaluated on every resample under
-the rule in :mod:`reprlab.stats.resampling` (rows; distinct pairs for RDM-based measures; linearised
-for neighbourhood measures). Intervals:
+the rule in :mod:`reprlab.stats.resampling` (distinct pairs for RDM-based measures; linearised for the
+neighbourhood measures with an influence hook; the jackknife-linearised bootstrap for all others, so no
+resample evaluates the measure on copies of a stimulus; refused where no rule is valid). Intervals:
 
 * ``percentile``: the ``(1 - ci)/2`` and ``(1 + ci)/2`` quantiles of the bootstrap values.
 * ``bca`` (bias-corrected and accelerated, Efron 1987): the quantiles ``Phi(z0 + (z0 + z) / (1 - a
@@ -119,8 +120,8 @@ def run_bootstrap(
 class BootstrapResult:
     """A value with its bootstrap interval over stimuli.
 
-    ``samples`` holds the ``n`` bootstrap values; ``rule`` says how resamples were evaluated (``rows``,
-    ``distinct_pairs`` or ``linearised``, see :mod:`reprlab.stats.resampling`).
+    ``samples`` holds the ``n`` bootstrap values; ``rule`` says how resamples were evaluated
+    (``distinct_pairs``, ``linearised`` or ``jackknife``, see :mod:`reprlab.stats.resampling`).
     """
 
     value: float
@@ -213,7 +214,7 @@ def bootstrap(
     FX, FY = ev.full(TX), ev.full(TY)
     units = ev.units(FX)
     _check_units(units)
-    ev.warn_if_biased(stacklevel=2)
+    ev.check_bootstrap()
 
     def value_on(ix: np.ndarray) -> float:
         t = torch.from_numpy(ix).to(FX.device)
@@ -437,7 +438,7 @@ def paired_sweep(
     FB_unique = {id(t): ev.full(t) for t in bs}
     units = ev.units(FT)
     _check_units(units)
-    ev.warn_if_biased(stacklevel=2)
+    ev.check_bootstrap()
     sign = 1.0 if ev.larger_is_similar else -1.0
 
     def value_on(ix: np.ndarray) -> np.ndarray:

@@ -122,7 +122,7 @@ def layer_correspondence(
     FB = _load_all(ev, nb, xb, "layers_b", rows)
     units = ev.units(FA[0])
     _check_units(units, "The layers")
-    ev.warn_if_biased(stacklevel=2)
+    ev.check_bootstrap()
 
     def value_on(ix: np.ndarray) -> np.ndarray:
         return ev.on_all(FA, FB, torch.from_numpy(ix).to(FA[0].device))

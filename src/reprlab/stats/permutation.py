@@ -50,19 +50,26 @@ class PermutationResult:
         return f"{self.measure} = {self.value:.4g}, p = {self.p:.4g} ({self.alternative}, {self.n} permutations)"
 
 
-def p_value(observed: float, null: np.ndarray, alternative: str, larger_is_similar: bool) -> float:
-    """The exact Monte-Carlo permutation p-value (module docstring)."""
-    tol = 1e-12 * max(1.0, abs(observed))
+def p_values(observed: Any, null: np.ndarray, alternative: str, larger_is_similar: bool) -> np.ndarray:
+    """The exact Monte-Carlo permutation p-value (module docstring) of each entry of ``observed``;
+    ``null`` holds the permuted values along axis 0."""
+    observed = np.asarray(observed, dtype=float)
+    tol = 1e-12 * np.maximum(1.0, np.abs(observed))
     more_similar = null >= observed - tol if larger_is_similar else null <= observed + tol
     less_similar = null <= observed + tol if larger_is_similar else null >= observed - tol
     n = null.shape[0]
-    p_sim = (1.0 + more_similar.sum()) / (1.0 + n)
-    p_dis = (1.0 + less_similar.sum()) / (1.0 + n)
+    p_sim = (1.0 + more_similar.sum(0)) / (1.0 + n)
+    p_dis = (1.0 + less_similar.sum(0)) / (1.0 + n)
     if alternative == "similar":
-        return float(p_sim)
+        return p_sim
     if alternative == "dissimilar":
-        return float(p_dis)
-    return float(min(1.0, 2.0 * min(p_sim, p_dis)))
+        return p_dis
+    return np.minimum(1.0, 2.0 * np.minimum(p_sim, p_dis))
+
+
+def p_value(observed: float, null: np.ndarray, alternative: str, larger_is_similar: bool) -> float:
+    """The exact Monte-Carlo permutation p-value (module docstring) of one observed value."""
+    return float(p_values(observed, null, alternative, larger_is_similar))
 
 
 def permutation_test(

@@ -2,12 +2,12 @@
 
 Every statistic in :mod:`reprlab.stats` goes through :class:`Evaluator`, which resolves a measure in
 the registry and evaluates it on a *resample* ``ix`` (indices into the stimuli, repeats allowed).
-There are two rules, chosen by what the measure declares:
-
-**Rows** (the default). The rows ``X[ix]`` and ``Y[ix]`` are prepared afresh and compared:
-``core(prepare(X[ix]), prepare(Y[ix]))``. A stimulus drawn twice is two identical rows. This is the
-plug-in bootstrap, right for measures that are functions of the empirical distribution of the
-stimuli (linear CKA, CCA, regression, Procrustes, ...).
+A bootstrap resample duplicates stimuli, and the copies of a stimulus inflate every similarity that
+looks at the rows jointly (two identical rows agree in both representations; in high dimensions the
+chance alignment of a measure grows as the number of distinct stimuli falls to ~63%). Evaluating the
+measure on the resampled rows (the plug-in "rows" bootstrap) therefore gives intervals that need not
+contain the measure's own value (docs/stats.md measured it). Each measure gets one of three rules,
+chosen automatically (:attr:`Evaluator.rule`, stated in every result) or is refused:
 
 **Distinct pairs** (measures whose value is a comparison of pairwise dissimilarities between stimuli,
 such as RSA). A stimulus drawn twice would add zero dissimilarities between its copies in *both*
@@ -31,25 +31,37 @@ are dropped, every other pair counts as often as it was drawn. This is rsatoolbo
 (``RDMs.subsample_pattern`` marks the self-pairs NaN and the comparison skips them). A permutation
 ``ix = perm`` of one side has no repeats and compares all pairs.
 
-**Linearised** (neighbourhood measures that are a mean of row scores, such as ``mutual_knn``). Under
-the rows rule the copies of a drawn stimulus would be each other's nearest neighbours in both
-representations; dropping the copies instead shrinks the set of candidate neighbours. Such measures
-declare
+**Linearised** (neighbourhood measures that are a mean of row scores, such as ``mutual_knn``) declare
 
 ``influence(PX, PY, **params) -> (n,) tensor``
     The first-order influence ``psi_i`` of each stimulus on the value of the prepared full-sample
     representations (the measure's Hoeffding projection with the neighbour lists held fixed),
     summing to 0.
 
-and a bootstrap resample ``ix`` is worth ``v + mean(psi[ix])`` with ``v`` the full-sample value (the
-linear bootstrap, Efron & Tibshirani 1993, ch. 21); ``v`` and ``psi`` are computed once per pair of
-representations. Only resamples with repeats use it: permutations (no repeats) recompute the measure on
-the permuted rows. docs/stats.md has the calibration that chose this rule.
+**Jackknife** (every other measure, unless refused below). The influence values are the jackknife's:
+with ``t_(g)`` the measure recomputed without the stimuli of group ``g`` (each stimulus its own group
+up to :data:`MAX_JACKKNIFE_GROUPS` stimuli; beyond, G = :data:`MAX_JACKKNIFE_GROUPS` groups of a fixed
+random partition) and ``t_bar`` their mean, ``psi_g = (G - 1) (t_bar - t_(g))`` (Efron & Tibshirani
+1993, ch. 11 and 21; for a mean this is exactly ``x_g - x_bar``). No leave-out sample repeats a stimulus,
+so no copies enter the measure. A stimulus carries its group's ``psi_g`` scaled by ``sqrt(n / G)`` (1 for
+the delete-one jackknife), which gives the grouped jackknife's variance (the counts of G groups in a
+resample of n stimuli vary ``sqrt(G / n)`` times less than in a resample of G groups).
+
+Under both influence rules a bootstrap resample ``ix`` is worth ``v + mean(psi[ix])`` with ``v`` the
+full-sample value (the linear bootstrap, Efron & Tibshirani 1993, ch. 21); ``v`` and ``psi`` are
+computed once per pair of representations, so a resample costs a gather. The interval is centred on
+``v`` (it contains the measure's value), its width is the jackknife's standard error (the delete-one
+jackknife variance is conservative, Efron & Stein 1981), and BCa reads its acceleration from the same
+values. Only resamples with repeats use it: permutations (no repeats) recompute the measure on the
+permuted rows.
+
+**Refused**: :data:`REFUSED` lists measures for which no rule was found valid (with the reason); their
+bootstrap raises an error that points to :func:`reprlab.stats.permutation_test`. docs/stats.md has the
+simulations behind every choice.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +72,19 @@ import torch
 from .. import _pairs, _registry
 from .._validation import as_float
 from ..errors import ReprlabError, ReprlabTypeError
+
+#: Above this many stimuli the jackknife leaves out groups of stimuli instead of single ones (its cost
+#: is one evaluation of the measure per group, comparable to a 1000-resample bootstrap).
+MAX_JACKKNIFE_GROUPS = 500
+
+#: Measures without a valid bootstrap rule, with the reason (docs/stats.md). Their bootstrap is refused.
+REFUSED: dict[str, str] = {
+    "cycle_knn": (
+        "its value is a step function of the neighbour graphs, near 1 on unrelated data, so most leave-one-out "
+        "values tie and the jackknife interval collapses (it covered the null expectation in 7 of 10 runs of "
+        "30 unrelated stimuli), while resampling rows makes the copies of a stimulus each other's neighbours"
+    ),
+}
 
 #: The fewest stimuli a bootstrap accepts: with fewer, many resamples hold only one or two distinct
 #: stimuli (a resample of 4 repeats one stimulus 4 times with probability 1/64).
@@ -169,30 +194,27 @@ class Evaluator:
 
     @property
     def linearised(self) -> bool:
-        """True when bootstrap resamples use the measure's ``influence`` hook (and it has no pair hooks)."""
-        return not self.pairwise and self.measure.hooks.influence is not None
+        """True when bootstrap resamples are evaluated from influence values (``linearised`` or ``jackknife``)."""
+        return not self.pairwise
 
     @property
     def rule(self) -> str:
-        """How bootstrap resamples are evaluated: ``rows``, ``distinct_pairs`` or ``linearised``."""
-        return "distinct_pairs" if self.pairwise else "linearised" if self.linearised else "rows"
+        """How bootstrap resamples are evaluated: ``distinct_pairs``, ``linearised`` or ``jackknife``."""
+        if self.pairwise:
+            return "distinct_pairs"
+        return "linearised" if self.measure.hooks.influence is not None else "jackknife"
 
     @property
     def larger_is_similar(self) -> bool:
         return larger_is_similar(self.measure.info, self.params)
 
-    def warn_if_biased(self, stacklevel: int) -> None:
-        """Warn before bootstrapping a neighbourhood measure that only has the rows rule: the copies of a
-        drawn stimulus are each other's nearest neighbours, which biases its values upwards."""
-        if self.rule == "rows" and self.measure.info.family == "knn":
-            warnings.warn(
-                f"The bootstrap of {self.spec} evaluates each resample on its rows, where the copies of a drawn "
-                "stimulus are each other's nearest neighbours in both representations: the bootstrap values are "
-                "biased upwards and the interval with them (docs/stats.md). For a p-value use "
-                "rl.stats.permutation_test; for an interval, mutual_knn, jaccard_knn or rank_knn (linearised "
-                "bootstrap).",
-                UserWarning,
-                stacklevel=stacklevel + 1,
+    def check_bootstrap(self) -> None:
+        """Refuse to bootstrap a measure without a valid rule (:data:`REFUSED`), pointing to the permutation test."""
+        reason = REFUSED.get(self.measure.info.name)
+        if reason is not None:
+            raise ReprlabError(
+                f"{self.spec} has no valid bootstrap over stimuli: {reason} (docs/stats.md). Test whether it "
+                "differs from chance with rl.stats.permutation_test (rows of Y permuted, no repeated stimuli)."
             )
 
     def load(self, X: Any, name: str) -> torch.Tensor:
@@ -211,7 +233,7 @@ class Evaluator:
         return int(F.shape[0])
 
     def positions(self, ix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The pair positions a resample compares (distinct-pairs rule), or None (rows rule)."""
+        """The pair positions a resample compares (distinct-pairs rule), or None (the other rules)."""
         return distinct_pairs(ix) if self.pairwise else None
 
     def sample(self, F: torch.Tensor, ix: torch.Tensor, pos: tuple[torch.Tensor, torch.Tensor] | None) -> Any:
@@ -254,6 +276,15 @@ class Evaluator:
 
     def _linear(self, FX: torch.Tensor, FY: torch.Tensor, ix: torch.Tensor) -> float:
         """``v + mean(psi[ix])`` (module docstring); exactly ``v`` on the full sample in any order."""
+        v, psi = self.influence(FX, FY)
+        n = psi.shape[0]
+        if ix.shape[0] == n and bool((torch.bincount(ix, minlength=n) == 1).all()):
+            return v
+        return v + float(psi[ix].mean())
+
+    def influence(self, FX: torch.Tensor, FY: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """The full-sample value ``v`` and the influence ``psi`` of each stimulus (the measure's
+        ``influence`` hook, else the jackknife's), computed once per pair of representations."""
         key = (id(FX), id(FY))
         if key not in self._influence:
             for F in (FX, FY):
@@ -261,13 +292,39 @@ class Evaluator:
                     self._prepared[id(F)] = (F, self.measure.prepare_one(F, self.params))
             PX, PY = self._prepared[id(FX)][1], self._prepared[id(FY)][1]
             v = as_float(self.measure.core(PX, PY, **self.params), self.spec, "resampling statistics")
-            psi = self.measure.hooks.influence(PX, PY, **self.params).to(torch.float64)
+            if self.measure.hooks.influence is not None:
+                psi = self.measure.hooks.influence(PX, PY, **self.params).to(torch.float64)
+            else:
+                psi = self.jackknife_influence(FX, FY)
             self._influence[key] = (v, psi)
-        v, psi = self._influence[key]
-        n = psi.shape[0]
-        if ix.shape[0] == n and bool((torch.bincount(ix, minlength=n) == 1).all()):
-            return v
-        return v + float(psi[ix].mean())
+        return self._influence[key]
+
+    def jackknife_influence(self, FX: torch.Tensor, FY: torch.Tensor) -> torch.Tensor:
+        """The jackknife influence of each stimulus, ``sqrt(n / G) psi_g(i)`` (module docstring)."""
+        n = FX.shape[0]
+        group = jackknife_groups(n)
+        G = int(group.max()) + 1
+        t = torch.empty(G, dtype=torch.float64)
+        for g in range(G):
+            keep = torch.nonzero(group != g).reshape(-1).to(FX.device)
+            try:
+                t[g] = self.value(self.sample(FX, keep, None), self.sample(FY, keep, None))
+            except ReprlabError as err:
+                left = f"stimulus {g}" if G == n else f"group {g} of {G} stimulus groups"
+                raise ReprlabError(f"(jackknife: {left} left out) {err}") from err
+        psi = (G - 1) * (t.mean() - t)
+        return psi[group] * (n / G) ** 0.5
+
+
+def jackknife_groups(n: int) -> torch.Tensor:
+    """The jackknife group of each of ``n`` stimuli: itself up to :data:`MAX_JACKKNIFE_GROUPS` stimuli, else
+    one of that many near-equal groups of a fixed random partition (seeded, so results are reproducible)."""
+    if n <= MAX_JACKKNIFE_GROUPS:
+        return torch.arange(n)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    group = torch.empty(n, dtype=torch.long)
+    group[perm] = torch.arange(n) % MAX_JACKKNIFE_GROUPS
+    return group
 
 
 def guarded(fn: Callable[[np.ndarray], Any], spec: str, what: str, n_units: int) -> Callable[[np.ndarray], Any]:
