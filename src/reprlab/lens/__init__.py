@@ -7,6 +7,7 @@ direction promotes and suppresses). Attention-head scores are in :mod:`reprlab.l
 """
 
 from .logit import LensResult, logit_lens
+from .project import Projection, project
 from .tuned import TunedLens, train_tuned_lens, tuned_lens
 
-__all__ = ["LensResult", "TunedLens", "logit_lens", "train_tuned_lens", "tuned_lens"]
+__all__ = ["LensResult", "Projection", "TunedLens", "logit_lens", "project", "train_tuned_lens", "tuned_lens"]

@@ -51,10 +51,16 @@ class LanguageModel:
     def d_model(self) -> int:
         return int(self.unembed.weight.shape[1])
 
-    def decode(self, h: torch.Tensor) -> torch.Tensor:
-        """Residual states ``(..., d)`` -> logits ``(..., vocab)`` through the final norm and unembedding."""
+    def decode(self, h: torch.Tensor, vocab: torch.Tensor | None = None) -> torch.Tensor:
+        """Residual states ``(..., d)`` -> logits ``(..., vocab)`` through the final norm and unembedding
+        (``vocab``: only the logits of these token ids, computed alone)."""
         w = self.unembed.weight
-        logits = self.unembed(self.norm(h.to(device=w.device, dtype=w.dtype)))
+        z = self.norm(h.to(device=w.device, dtype=w.dtype))
+        if vocab is None:
+            logits = self.unembed(z)
+        else:
+            bias = getattr(self.unembed, "bias", None)
+            logits = torch.nn.functional.linear(z, w[vocab], None if bias is None else bias[vocab])
         if self.softcap is not None:  # Gemma-2 style final soft-capping, as the model applies it
             logits = torch.tanh(logits / self.softcap) * self.softcap
         return logits

@@ -108,8 +108,9 @@ def _attention(lm: Any, inputs: Any, layers: Any) -> Any:
     names = [n for n, m in module.named_modules() if emb is not None and m is emb]
     if not names:
         raise ReprlabError("`lm`: head scores need a model with an input embedding (get_input_embeddings()).")
+    source = module if isinstance(inputs, dict) else lm  # token ids go to the bare model, texts to its tokenizer
     return extract(
-        lm, inputs, layers=names[0], capture=("resid", "attn"), attn_layers=layers, pool="none", batch_size=8,
+        source, inputs, layers=names[0], capture=("resid", "attn"), attn_layers=layers, pool="none", batch_size=8,
         progress=False,
     )  # fmt: skip
 

@@ -96,6 +96,23 @@ class LensResult:
         """``(n_layers,)``: the mean of ``stat`` over prompts (each prompt weighs the same)."""
         return self.per_prompt(stat).mean(axis=0)
 
+    def bootstrap(
+        self, stat: str = "kl_to_final", *, n: int = 1000, ci: float = 0.95, seed: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean of ``stat`` per layer with a percentile bootstrap interval over prompts (prompts are
+        resampled with replacement; each prompt's mean over its tokens is the unit). Returns
+        ``(mean, low, high)``, each ``(n_layers,)``."""
+        from ..stats.bootstrap import _check_units, interval, run_bootstrap
+        from ..stats.resampling import check_count, check_level, check_seed
+
+        per = self.per_prompt(stat)
+        _check_units(per.shape[0], "The lens result's prompts")
+        value, samples, _ = run_bootstrap(
+            lambda ix: per[ix].mean(axis=0), per.shape[0], n=check_count(n), rng=check_seed(seed), jackknife=False
+        )
+        lo, hi = interval(samples, value, check_level(ci), "percentile")
+        return value, lo, hi
+
     def _stat(self, stat: str) -> np.ndarray:
         if stat not in ("kl_to_final", "entropy", "cross_entropy"):
             raise ReprlabError(f"`stat` must be 'kl_to_final', 'entropy' or 'cross_entropy'; got {stat!r}.")

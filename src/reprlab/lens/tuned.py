@@ -214,13 +214,11 @@ def train_tuned_lens(
             opt.zero_grad()
             loss = 0.0
             for i, name in enumerate(data.layers):
-                logits = m.decode(lens.translate(i, states[name][rows].to(dev)))
-                if keep is not None:
-                    logits = logits[:, keep]
+                logits = m.decode(lens.translate(i, states[name][rows].to(dev)), keep)
                 lq = torch.log_softmax(logits.float(), dim=-1)
                 kl = (lp.exp() * (lp - lq)).sum(dim=-1).mean()
                 kl.backward()
-                loss += float(kl)
+                loss += float(kl.detach())
             opt.step()
             lens.history.append(loss / len(data.layers))
             step += 1
