@@ -88,7 +88,11 @@ def main() -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"{len(texts)} sentences, batch {args.batch}, {torch.get_num_threads()} threads")
     for k, v in totals.items():
-        extra = "" if k == "plain" else f"  ratio {v / totals['plain']:.3f} (median per chunk {statistics.median(ratios[k]):.3f})"
+        extra = (
+            ""
+            if k == "plain"
+            else f"  ratio {v / totals['plain']:.3f} (median per chunk {statistics.median(ratios[k]):.3f})"
+        )
         print(f"  {k:14s} {v:7.2f} s{extra}")
 
 

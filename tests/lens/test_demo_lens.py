@@ -25,7 +25,7 @@ def test_stage_lens_writes_its_section(smollm2, tmp_path):
     for fig in sec["figures"]:
         assert (tmp_path / fig["file"]).exists() and (tmp_path / fig["file"]).with_suffix(".svg").exists()
     records = json.loads((tmp_path / "lens_kl_by_layer.json").read_text())
-    assert {r["lens"] for r in records} == {"logit", "tuned"} and len(records) == 62
+    assert {r["lens"] for r in records} == {"logit", "tuned"} and len(records) == 62  # 31 states, 2 lenses
     assert all(r["ci_low"] <= r["kl_mean"] <= r["ci_high"] for r in records)
     # the tuned lens, even briefly trained, reads the middle blocks better than the logit lens
     mid = slice(3, 26)
