@@ -172,17 +172,13 @@ def score(
     idx = acts.index(acts.names[0])
     n = len(acts.ids)
     token_ids = [idx.token_id[idx.stimulus == p] for p in range(n)]
-    out = np.zeros((len(acts.attention_layers), 0))
-    for li, block in enumerate(acts.attention_layers):
-        per_prompt = []
-        for p in range(n):
-            a = acts.attention(block, p)
-            per_prompt.append(_score_one(a, token_ids[p], kind, length))
-        per = np.stack(per_prompt)  # (n_prompts, n_heads)
-        if out.shape[1] == 0:
-            out = np.zeros((len(acts.attention_layers), per.shape[1]))
-        out[li] = per.mean(axis=0)
-    return HeadScores(kind, out, list(acts.attention_layers), n)
+    values = np.stack(
+        [
+            np.mean([_score_one(acts.attention(block, p), token_ids[p], kind, length) for p in range(n)], axis=0)
+            for block in acts.attention_layers
+        ]
+    )
+    return HeadScores(kind, values, list(acts.attention_layers), n)
 
 
 def _score_one(a: np.ndarray, tokens: np.ndarray, kind: str, length: int) -> np.ndarray:
