@@ -48,6 +48,7 @@ def test_training_lowers_the_held_out_kl_and_the_record_is_kept(trained):
     assert lens.config["n_train_tokens"] + lens.config["n_held_out_tokens"] == store.shape("model.layers.0")[0]
     assert len(lens.config["held_out_stimuli"]) == 8  # 20 % of 40 stimuli, whole stimuli
     assert np.all(lens.held_out_kl[:-1] < 0.7 * lens.held_out_logit_kl[:-1])
+    assert lens.held_out_kl[-1] == 0.0 and not lens.weight[-1].any()  # the last block: the output itself
     # the held-out figures equal a tuned_lens run on the held-out stimuli
     held = store.subset(lens.config["held_out_stimuli"])
     res = rl.lens.tuned_lens(lm, held, lens)

@@ -2,7 +2,8 @@
 
 Belrose et al. 2023 ("Eliciting latent predictions from transformers with the tuned lens"): layer
 ``l``'s residual state is translated in residual form, ``h' = h + A_l h + b_l`` (``A_l = 0``,
-``b_l = 0`` at the start: the logit lens), then decoded as the logit lens does,
+``b_l = 0`` at the start: the logit lens; the last block's translator stays so, as that state
+decodes to the model's output itself), then decoded as the logit lens does,
 ``q_l = softmax(W_U norm(h'))``. The translators are trained to minimise the forward KL
 ``KL(p || q_l)`` to the model's output distribution ``p`` at the same token, with Adam.
 
@@ -155,7 +156,7 @@ def train_tuned_lens(
     rows_per_step: int = 256,
     train_vocab: int | None = 4096,
     held_out: float = 0.2,
-    window: int = 4096,
+    window: int = 1024,
     device: Any = None,
     progress: bool = False,
 ) -> TunedLens:
@@ -179,7 +180,7 @@ def train_tuned_lens(
     held_out : float in (0, 1)
         Fraction of the stimuli held out for the evaluation.
     window : int
-        Token rows read from the store at a time.
+        Token rows read from the store at a time (with their output logits: ``window x vocab`` floats).
     device : str or torch.device, optional
         Where to train (e.g. ``"cuda"``); the model is moved there.
     """
@@ -194,6 +195,8 @@ def train_tuned_lens(
     data = _Data(m, acts, held_out, seed)
     lens = TunedLens(data.layers, m.d_model, _model_id(lm, m)).to(dev)
     opt = torch.optim.Adam(lens.parameters(), lr=lr)
+    # the last block's state decodes to the model's output itself: its translator stays the identity
+    trained = [(i, n) for i, n in enumerate(data.layers) if n != m.blocks[-1]]
     gen = torch.Generator().manual_seed(seed)
     for p in m.module.parameters():
         p.requires_grad_(False)
@@ -214,14 +217,14 @@ def train_tuned_lens(
                 lp = torch.log_softmax(lp[:, keep], dim=-1)
             opt.zero_grad()
             loss = 0.0
-            for i, name in enumerate(data.layers):
+            for i, name in trained:
                 logits = m.decode(lens.translate(i, states[name][rows].to(dev)), keep)
                 lq = torch.log_softmax(logits.float(), dim=-1)
                 kl = (lp.exp() * (lp - lq)).sum(dim=-1).mean()
                 kl.backward()
                 loss += float(kl.detach())
             opt.step()
-            lens.history.append(loss / len(data.layers))
+            lens.history.append(loss / len(trained))
             step += 1
             if progress:
                 print(f"\rstep {step}/{steps}  KL {lens.history[-1]:.3f}", end="", flush=True)
@@ -293,8 +296,8 @@ class _Data:
             return None
         states = {n: _take(self.states[n], slice(r0, r1))[torch.as_tensor(sel)] for n in self.layers}
         with torch.inference_mode():
-            log_p = torch.log_softmax(self.final(r0, r1)[torch.as_tensor(sel)].float(), dim=-1)
-        return states, log_p.clone()
+            logits = self.final(r0, r1)[torch.as_tensor(sel)].float()
+        return states, logits.clone()
 
     def window(self, gen: torch.Generator, train: bool, rows: int):
         total = self.stimulus.size
@@ -302,7 +305,7 @@ class _Data:
             r0 = int(torch.randint(0, max(1, total - rows + 1), (1,), generator=gen))
             got = self._rows(r0, min(total, r0 + rows), train)
             if got is not None:
-                return got
+                return got[0], torch.log_softmax(got[1], dim=-1)
         return None, None
 
     @torch.no_grad()
@@ -317,9 +320,9 @@ class _Data:
             got = self._rows(r0, min(total, r0 + 1024), train=False)
             if got is None:
                 continue
-            states, log_p = got
-            for c0 in range(0, log_p.shape[0], 256):
-                lp = log_p[c0 : c0 + 256].double().to(dev)
+            states, logits = got
+            for c0 in range(0, logits.shape[0], 256):
+                lp = torch.log_softmax(logits[c0 : c0 + 256].double().to(dev), dim=-1)
                 for i, name in enumerate(self.layers):
                     h = states[name][c0 : c0 + 256].to(dev)
                     for out, z in ((tuned, lens.translate(i, h)), (logit, h)):
