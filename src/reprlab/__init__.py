@@ -37,6 +37,8 @@ _LAZY = {
     "zoo": ("reprlab.capture.zoo", None),
     "stimuli": ("reprlab.capture.stimuli", None),
     "stats": ("reprlab.stats", None),
+    "lens": ("reprlab.lens", None),
+    "heads": ("reprlab.lens.heads", None),
 }
 
 __all__ = [

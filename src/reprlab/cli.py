@@ -457,6 +457,127 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(f"  {d.describe(attrs.get('stimulus_ids'))}")
     print(repair_hint(Path(args.store)))
     return 1
+# --- reprlab lens / reprlab heads ---------------------------------------------------------------
+
+
+def _parser_lens(sub: Any) -> None:
+    p = sub.add_parser(
+        "lens",
+        help="logit lens (or a trained tuned lens) of a zoo language model over prompts",
+        description=(
+            "Read every residual state of a language model through its own final norm and unembedding\n"
+            "(the logit lens), or through a tuned lens trained with rl.lens.train_tuned_lens and saved.\n"
+            "Prints, per layer, the mean KL to the model's output, the entropy, the cross-entropy to\n"
+            "the next token and the top token at the last position of the first prompt.\n\n"
+            "Examples:\n"
+            "  reprlab lens --model smollm2-135m --prompts prompts.txt\n"
+            "  reprlab lens --model smollm2-135m --prompt 'The capital of France is' --target ' Paris'\n"
+            "  reprlab lens --model smollm2-135m --prompts lee50 --tuned smol.lens.pt --figure kl.png"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", required=True, help="zoo language model id (smollm2-135m)")
+    p.add_argument("--prompts", help="a text file (one prompt a line), a .csv (with --column) or a packaged set")
+    p.add_argument("--column", help="CSV: the column holding the prompts")
+    p.add_argument("--prompt", action="append", help="a prompt given on the command line (repeatable)")
+    p.add_argument("--target", help="a one-token target whose rank per layer is printed (e.g. ' Paris')")
+    p.add_argument("--tuned", help="a tuned lens file (TunedLens.save) to use instead of the logit lens")
+    p.add_argument("--figure", help="write the KL-by-layer curve to this image file (.png, .svg)")
+    p.add_argument("--json", help="write the per-layer table to this JSON file")
+
+
+def _lens_prompts(args: argparse.Namespace) -> list[str]:
+    import reprlab as rl
+
+    texts = list(rl.stimuli.load(args.prompts, column=args.column).items) if args.prompts else []
+    texts += list(args.prompt or [])
+    if not texts:
+        raise ReprlabError("give prompts with --prompts FILE or --prompt TEXT.")
+    return texts
+
+
+def _cmd_lens(args: argparse.Namespace) -> int:
+    import json
+
+    import reprlab as rl
+
+    texts = _lens_prompts(args)
+    lm = rl.zoo.load(args.model)
+    if args.tuned:
+        res = rl.lens.tuned_lens(lm, texts, rl.lens.TunedLens.load(args.tuned), targets=args.target)
+    else:
+        res = rl.lens.logit_lens(lm, texts, targets=args.target)
+    stats = {s: res.by_layer(s) for s in ("kl_to_final", "entropy")}
+    if all((res.index.stimulus == p).sum() > 1 for p in range(len(texts))):  # a next token in every prompt
+        stats["cross_entropy"] = res.by_layer("cross_entropy")
+    rows = []
+    for i, layer in enumerate(res.layers):
+        top = res.top_tokens(layer, -1, k=1)[0][0]
+        row = [layer] + [f"{stats[s][i]:.3f}" for s in stats] + [repr(top)]
+        if res.target_rank is not None:
+            row.append(str(int(np.median(res.target_rank[i]))))
+        rows.append(row)
+    header = ["layer", "KL to final", "entropy"] + (["CE next"] if "cross_entropy" in stats else [])
+    header += ["top (prompt 0, last)"]
+    header += ["target rank (median)"] if res.target_rank is not None else []
+    print(f"{res.kind} lens, {len(texts)} prompt(s), {res.kl_to_final.shape[1]} tokens (nats)")
+    print(_table(rows, header))
+    if args.json:
+        table = {"kind": res.kind, "layers": res.layers, **{s: v.tolist() for s, v in stats.items()}}
+        Path(args.json).write_text(json.dumps(table, indent=1))
+    if args.figure:
+        from .lens.figures import kl_by_layer
+
+        kl_by_layer({f"{res.kind} lens": res}).savefig(args.figure, dpi=120, bbox_inches="tight")
+        print(f"wrote {args.figure}")
+    return 0
+
+
+def _parser_heads(sub: Any) -> None:
+    p = sub.add_parser(
+        "heads",
+        help="score every attention head (previous-token, induction, duplicate-token, first-token)",
+        description=(
+            "Score every attention head of a zoo language model by where it looks: previous-token,\n"
+            "induction (on repeated random token sequences), duplicate-token or first-token (sink).\n"
+            "Prints the top heads; --figure writes the layers x heads map.\n\n"
+            "Examples:\n"
+            "  reprlab heads --model smollm2-135m --kind induction --top 10\n"
+            "  reprlab heads --model smollm2-135m --kind previous_token --prompts lee50 --figure prev.png"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", required=True, help="zoo language model id (smollm2-135m)")
+    p.add_argument(
+        "--kind",
+        action="append",
+        choices=["previous_token", "induction", "duplicate_token", "first_token"],
+        help="score kind (repeatable; default: all four)",
+    )
+    p.add_argument("--prompts", help="texts for the non-induction scores (default: repeated random sequences)")
+    p.add_argument("--column", help="CSV: the column holding the prompts")
+    p.add_argument("--top", type=int, default=5, help="how many top heads to print per kind")
+    p.add_argument("--sequences", type=int, default=20, help="random repeated sequences")
+    p.add_argument("--length", type=int, default=25, help="tokens in each half of a random sequence")
+    p.add_argument("--figure", help="write the head-score map(s) to this image file")
+
+
+def _cmd_heads(args: argparse.Namespace) -> int:
+    import reprlab as rl
+
+    prompts = list(rl.stimuli.load(args.prompts, column=args.column).items) if args.prompts else None
+    lm = rl.zoo.load(args.model)
+    kinds = args.kind or list(rl.heads.KINDS)
+    results = [rl.heads.score(lm, prompts, kind=k, n_sequences=args.sequences, length=args.length) for k in kinds]
+    for res in results:
+        print(f"{res.kind}: top {args.top} of {res.values.size} heads")
+        print(_table([[name, f"{v:.3f}"] for name, v in res.top(args.top)], ["head", "score"]))
+    if args.figure:
+        from .lens.figures import head_maps
+
+        head_maps(results).savefig(args.figure, dpi=120, bbox_inches="tight")
+        print(f"wrote {args.figure}")
+    return 0
 
 
 COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = {
@@ -467,6 +588,8 @@ COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], 
     "report": (_parser_report, _cmd_report),
     "demo": (_parser_demo, _cmd_demo),
     "verify": (_parser_verify, _cmd_verify),
+    "lens": (_parser_lens, _cmd_lens),
+    "heads": (_parser_heads, _cmd_heads),
 }
 
 

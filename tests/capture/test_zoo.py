@@ -123,11 +123,6 @@ def test_text_models_refuse_images(minilm):
 # --- SmolLM2 -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def smollm2():
-    return rl.zoo.load("smollm2-135m")
-
-
 @pytest.mark.slow
 def test_smollm2_hooks_match_the_hidden_state_relations(smollm2):
     texts = [SENTENCES[0], SENTENCES[3]]  # different lengths: padding inside the batch

@@ -34,6 +34,7 @@ import torch
 from .. import __version__
 from ..results import ComparisonResult
 from .demo_intervals import stage_intervals
+from .demo_lens import stage_lens
 
 
 class Demo:
@@ -424,6 +425,7 @@ def run_demo(out: str | Path = "results", seed: int = 0, quick: bool = False) ->
     human = stage_human(demo, lms, n_boot=200 if quick else 1000)
     described = stage_describe(demo, lms)
     print_summary(human, described)
+    stage_lens(demo, lms)
     path = demo.finish()
     print(f"\nwrote {demo.out}/ (JSON, CSV, figures) and {path} in {time.perf_counter() - t0:.0f} s")
     return 0

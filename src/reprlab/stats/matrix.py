@@ -30,7 +30,7 @@ import torch
 
 from ..engine.compare_all import compare_all
 from ..results import ComparisonResult
-from ..engine.sources import is_lazy, named_sets
+from ..stream.sources import is_lazy, named_sets
 from ..errors import ReprlabError
 from .bootstrap import _check_method, _check_units, _seed_of, interval
 from .permutation import ALTERNATIVES, p_values
