@@ -33,6 +33,12 @@ _LAZY = {
     "zoo": ("reprlab.capture.zoo", None),
     "stimuli": ("reprlab.capture.stimuli", None),
     "stats": ("reprlab.stats", None),
+    "intervene": ("reprlab.intervene", None),  # the package is callable: rl.intervene(model, edits)
+    "add": ("reprlab.intervene.edits", "add"),
+    "ablate": ("reprlab.intervene.edits", "ablate"),
+    "project_out": ("reprlab.intervene.edits", "project_out"),
+    "patch": ("reprlab.intervene.edits", "patch"),
+    "replace": ("reprlab.intervene.edits", "replace"),
 }
 
 __all__ = [
