@@ -39,6 +39,9 @@ _LAZY = {
     "project_out": ("reprlab.intervene.edits", "project_out"),
     "patch": ("reprlab.intervene.edits", "patch"),
     "replace": ("reprlab.intervene.edits", "replace"),
+    "direction": ("reprlab.intervene.directions", "direction"),
+    "Direction": ("reprlab.intervene.directions", "Direction"),
+    "erase": ("reprlab.intervene.erase", "erase"),
 }
 
 __all__ = [

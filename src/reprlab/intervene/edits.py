@@ -114,7 +114,8 @@ class Edit:
     def edit(self, h: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor, layer: str) -> torch.Tensor:
         raise NotImplementedError
 
-    def __call__(self, h: torch.Tensor, pos: torch.Tensor, prompt_len: int | None, layer: str) -> torch.Tensor:
+    def apply(self, h: torch.Tensor, pos: torch.Tensor, prompt_len: int | None, layer: str) -> torch.Tensor:
+        """Edit ``h`` (one module's output in one forward pass; ``pos`` its absolute positions)."""
         self.check_width(h.shape[-1], layer)
         if self.heads is not None:
             self._check_heads(h.shape[-2], layer)

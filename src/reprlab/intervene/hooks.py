@@ -147,7 +147,7 @@ class Intervention:
             pos = self._positions(h, name)
             new = h
             for e in edits:
-                new = e(new, pos, self.prompt_len, name)
+                new = e.apply(new, pos, self.prompt_len, name)
             return output if new is h else _replace_first_tensor(output, new)
 
         return hook
@@ -161,7 +161,7 @@ class Intervention:
             h = x.reshape(*x.shape[:-1], n_heads, x.shape[-1] // n_heads)
             new = h
             for e in edits:
-                new = e(new, pos, self.prompt_len, name)
+                new = e.apply(new, pos, self.prompt_len, name)
             if new is h:
                 return None
             return (new.reshape(x.shape), *args[1:])
