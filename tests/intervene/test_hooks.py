@@ -228,3 +228,13 @@ def test_bad_input_is_named(tiny_lm):
     with pytest.raises(ReprlabError, match="needs exactly one of `mean`"):
         rl.ablate("mean")
     assert hook_count(tiny_lm) == n
+
+
+def test_patch_from_a_token_level_store(tiny_lm):
+    other = torch.tensor([[8, 2, 60, 11, 4, 50, 1], [9, 9, 3, 12, 5, 7, 2]])
+    acts = rl.extract(tiny_lm, {"input_ids": other}, layers=[LAYER], pool="none", progress=False)
+    with rl.intervene(tiny_lm, {LAYER: rl.patch(acts, layer=LAYER, stimulus=1)}):
+        got = logits(tiny_lm)
+    torch.testing.assert_close(got, logits(tiny_lm, other[1:]), rtol=0, atol=1e-5)
+    with pytest.raises(ReprlabError, match="pass `layer=`"):
+        rl.patch(acts)

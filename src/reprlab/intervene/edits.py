@@ -327,11 +327,34 @@ class ProjectOut(Edit):
         return f"rl.project_out({self.basis.shape[1]} direction(s) of width {self.basis.shape[0]})"
 
 
+def _states_from_store(store: Any, layer: Any, stimulus: Any) -> np.ndarray:
+    """One stimulus's token states (positions, width) from a token-level store (``pool="none"``)."""
+    if layer is None or stimulus is None:
+        raise ReprlabError(
+            "`source` is an activation store: pass `layer=` (a pool='none' layer of it) and `stimulus=` "
+            "(an id or index) to say which states to patch in."
+        )
+    i = store._stimulus_number(stimulus)
+    index = store.index(layer)
+    rows = np.flatnonzero(index.stimulus == i)
+    order = np.argsort(index.position[rows], kind="stable")
+    pos = index.position[rows][order]
+    if not np.array_equal(pos, np.arange(len(pos))):
+        raise ReprlabError(f"Stimulus {stimulus!r} of layer {layer!r} does not hold every position 0..n-1.")
+    return np.asarray(store[layer][rows[order]])
+
+
 class Patch(Edit):
     """Replace states by stored ones, indexed by absolute position (see :func:`patch`)."""
 
-    def __init__(self, source: Any, positions: Any = None, heads: Any = None) -> None:
+    def __init__(
+        self, source: Any, positions: Any = None, heads: Any = None, layer: Any = None, stimulus: Any = None
+    ) -> None:
         super().__init__(positions, heads)
+        if hasattr(source, "index") and hasattr(source, "names") and not isinstance(source, (np.ndarray, torch.Tensor)):
+            source = _states_from_store(source, layer, stimulus)
+        elif layer is not None or stimulus is not None:
+            raise ReprlabError("`layer` and `stimulus` only apply when `source` is an activation store.")
         if isinstance(source, torch.Tensor):
             src = source.detach()
         else:
@@ -459,7 +482,9 @@ def project_out(v: Any, *, positions: Any = None) -> ProjectOut:
     return ProjectOut(v, positions=positions)
 
 
-def patch(source: Any, *, positions: Any = None, heads: Any = None) -> Patch:
+def patch(
+    source: Any, *, positions: Any = None, heads: Any = None, layer: str | None = None, stimulus: Any = None
+) -> Patch:
     """Replace the module's states by stored ones (activation patching; Vig et al. 2020; Meng et al.
     2022, "Locating and editing factual associations in GPT").
 
@@ -468,8 +493,12 @@ def patch(source: Any, *, positions: Any = None, heads: Any = None) -> Patch:
     row). ``positions`` chooses which positions are patched (default: every position the source
     covers). With ``heads``, the source holds per-head states (batch, positions, heads, head_dim)
     and only those heads are patched.
+
+    ``source`` may also be a token-level activation store (``rl.extract(..., pool="none")``) with
+    ``layer=`` and ``stimulus=``: that stimulus's states of that layer, position 0 = its first real
+    token (so patch an unpadded or right-padded run).
     """
-    return Patch(source, positions=positions, heads=heads)
+    return Patch(source, positions=positions, heads=heads, layer=layer, stimulus=stimulus)
 
 
 def replace(fn: Callable[[torch.Tensor], torch.Tensor]) -> Replace:
