@@ -42,6 +42,7 @@ _LAZY = {
     "direction": ("reprlab.intervene.directions", "direction"),
     "Direction": ("reprlab.intervene.directions", "Direction"),
     "erase": ("reprlab.intervene.erase", "erase"),
+    "patching": ("reprlab.intervene.patching", "patching"),
 }
 
 __all__ = [

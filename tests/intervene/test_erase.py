@@ -69,14 +69,14 @@ def test_eraser_as_an_intervention(tiny_lm):
     ids = torch.tensor([[3, 14, 15, 9, 26]])
     seen = {}
     with rl.intervene(tiny_lm, {"model.layers.1": E}):
-        hook = tiny_lm.get_submodule("model.layers.1").register_forward_hook(lambda m, a, o: seen.setdefault("h", o))
+        hook = tiny_lm.get_submodule("model.layers.1").register_forward_hook(lambda m, a, o: seen.update(h=o))
         try:
             with torch.no_grad():
                 tiny_lm(ids)
         finally:
             hook.remove()
     seen_raw = {}
-    hook = tiny_lm.get_submodule("model.layers.1").register_forward_hook(lambda m, a, o: seen_raw.setdefault("h", o))
+    hook = tiny_lm.get_submodule("model.layers.1").register_forward_hook(lambda m, a, o: seen_raw.update(h=o))
     try:
         with torch.no_grad():
             tiny_lm(ids)

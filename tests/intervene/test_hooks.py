@@ -25,7 +25,7 @@ def states(model, layer, ids=IDS):
     """The output of ``layer`` as the rest of the model sees it (hook registered after any edit)."""
     got = {}
     h = model.get_submodule(layer).register_forward_hook(
-        lambda m, a, o: got.setdefault("h", o[0] if isinstance(o, tuple) else o)
+        lambda m, a, o: got.update(h=o[0] if isinstance(o, tuple) else o)
     )
     try:
         logits(model, ids)
