@@ -43,6 +43,7 @@ _LAZY = {
     "Direction": ("reprlab.intervene.directions", "Direction"),
     "erase": ("reprlab.intervene.erase", "erase"),
     "patching": ("reprlab.intervene.patching", "patching"),
+    "steer_sweep": ("reprlab.intervene.steering", "steer_sweep"),
 }
 
 __all__ = [
