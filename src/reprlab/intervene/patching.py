@@ -288,7 +288,7 @@ def patching(
         cols = [f"H{hh}" for hh in range(n_heads)]
     else:
         spots = [([p], None) for p in pos_list]
-        texts = tok.convert_ids_to_tokens(c_ids[0].tolist()) if tok is not None else [str(i) for i in range(n)]
+        texts = [tok.decode([i]) for i in c_ids[0].tolist()] if tok is not None else [str(i) for i in range(n)]
         cols = [f"{p}:{texts[p]}" for p in pos_list]
     raw = np.empty((len(targets), len(spots)))
     batch = run_ids.expand(len(spots), n)
