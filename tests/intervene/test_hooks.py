@@ -238,3 +238,25 @@ def test_patch_from_a_token_level_store(tiny_lm):
     torch.testing.assert_close(got, logits(tiny_lm, other[1:]), rtol=0, atol=1e-5)
     with pytest.raises(ReprlabError, match="pass `layer=`"):
         rl.patch(acts)
+
+
+def test_any_torch_module():
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    x = torch.randn(5, 4)
+    with torch.no_grad():
+        hidden = mlp[1](mlp[0](x))
+        with rl.intervene(mlp, {"1": rl.ablate("zero", units=[0, 1, 2, 3])}):
+            got = mlp(x)
+        h0 = hidden.clone()
+        h0[:, :4] = 0
+        torch.testing.assert_close(got, mlp[2](h0))
+        with rl.intervene(mlp, {"1": rl.add(torch.ones(8), alpha=0.0)}):
+            assert torch.equal(mlp(x), mlp[2](hidden))
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU())
+    img = torch.randn(2, 1, 6, 6)
+    with torch.no_grad(), rl.intervene(cnn, {"1": rl.replace(lambda h: h * 0)}):
+        assert torch.all(cnn(img) == 0)
+    with pytest.raises(ReprlabError, match=r"Use rl.replace\(fn\)"):
+        with torch.no_grad(), rl.intervene(cnn, {"1": rl.add(torch.ones(4))}):
+            cnn(img)

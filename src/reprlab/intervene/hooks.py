@@ -23,7 +23,7 @@ import torch
 
 from ..capture.hooks import first_tensor
 from ..errors import ReprlabError, ReprlabTypeError, close_matches
-from .edits import Edit
+from .edits import Edit, Replace
 
 _OUT_PROJ = ("o_proj", "out_proj", "c_proj", "output.dense", "dense")
 _N_HEADS = ("num_heads", "num_attention_heads", "n_head", "n_heads")
@@ -144,10 +144,28 @@ class Intervention:
             h = first_tensor(output)
             if h is None:
                 raise ReprlabError(f"{name!r} returned {type(output).__name__}, which holds no tensor to edit.")
-            pos = self._positions(h, name)
-            new = h
-            for e in edits:
-                new = e.apply(new, pos, self.prompt_len, name)
+            if h.ndim == 2:  # (batch, width): one state per input, no positions axis
+                if any(e.positions is not None for e in edits):
+                    raise ReprlabError(f"{name!r} outputs (batch, width), which has no positions to choose.")
+                new = h[:, None]
+                for e in edits:
+                    new = e.apply(new, torch.zeros(1, dtype=torch.long, device=h.device), None, name)
+                new = new[:, 0]
+            elif h.ndim > 3:
+                if not all(isinstance(e, Replace) for e in edits):
+                    raise ReprlabError(
+                        f"{name!r} outputs a tensor of shape {tuple(h.shape)}; rl.add, rl.ablate, rl.project_out "
+                        "and rl.patch need (batch, positions, width) or (batch, width). Use rl.replace(fn) for "
+                        "other shapes (e.g. convolutional feature maps)."
+                    )
+                new = h
+                for e in edits:
+                    new = e.edit(new, None, None, name)
+            else:
+                pos = self._positions(h, name)
+                new = h
+                for e in edits:
+                    new = e.apply(new, pos, self.prompt_len, name)
             return output if new is h else _replace_first_tensor(output, new)
 
         return hook
