@@ -65,7 +65,7 @@ def test_sweep_dose_response(tiny_lm):
         lp = torch.log_softmax(tiny_lm(**enc).logits[:, :-1].float(), -1)
     m = enc["attention_mask"][:, 1:].bool()
     nll = -lp.gather(-1, enc["input_ids"][:, 1:, None])[..., 0].double()
-    assert s.perplexity[2] == pytest.approx(float(np.exp(nll[m].mean())), rel=1e-6)
+    assert s.perplexity[2] == pytest.approx(float(torch.exp(nll[m].mean())), rel=1e-6)
     # The metric at alpha 0 is the log-odds of the answer sets, computed directly for the first prompt.
     with torch.no_grad():
         z = torch.log_softmax(tiny_lm(**tok([PROMPTS[0]], return_tensors="pt")).logits[0, -1].double(), -1)
