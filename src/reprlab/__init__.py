@@ -39,6 +39,17 @@ _LAZY = {
     "stats": ("reprlab.stats", None),
     "lens": ("reprlab.lens", None),
     "heads": ("reprlab.lens.heads", None),
+    "intervene": ("reprlab.intervene", None),  # the package is callable: rl.intervene(model, edits)
+    "add": ("reprlab.intervene.edits", "add"),
+    "ablate": ("reprlab.intervene.edits", "ablate"),
+    "project_out": ("reprlab.intervene.edits", "project_out"),
+    "patch": ("reprlab.intervene.edits", "patch"),
+    "replace": ("reprlab.intervene.edits", "replace"),
+    "direction": ("reprlab.intervene.directions", "direction"),
+    "Direction": ("reprlab.intervene.directions", "Direction"),
+    "erase": ("reprlab.intervene.erase", "erase"),
+    "patching": ("reprlab.intervene.patching", "patching"),
+    "steer_sweep": ("reprlab.intervene.steering", "steer_sweep"),
 }
 
 __all__ = [

@@ -577,6 +577,62 @@ def _cmd_heads(args: argparse.Namespace) -> int:
 
         head_maps(results).savefig(args.figure, dpi=120, bbox_inches="tight")
         print(f"wrote {args.figure}")
+# --- reprlab steer ----------------------------------------------------------------------------
+
+
+def _parser_steer(sub: Any) -> None:
+    p = sub.add_parser(
+        "steer",
+        help="generate text with a steering vector added to one layer of a zoo language model",
+        description=(
+            "Add alpha * v to the output of one layer (every position) and generate greedily, once per alpha\n"
+            "(alpha 0 is the unsteered model). v is a sentiment direction read from VADER contrast pairs\n"
+            "(--direction sentiment) or a vector saved with numpy.save (--direction v.npy).\n\n"
+            "Examples:\n"
+            "  reprlab steer --model smollm2-135m --layer model.layers.8 --prompt 'I think the weather is' "
+            "--alpha -2 --alpha 0 --alpha 2\n"
+            "  reprlab steer --model smollm2-135m --layer model.layers.8 --direction v.npy --prompt 'Hello' "
+            "--alpha 4 --out steer.json"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", default="smollm2-135m", help="zoo language model id (default smollm2-135m)")
+    p.add_argument("--layer", required=True, help="module name, e.g. model.layers.8")
+    p.add_argument("--prompt", required=True, help="text to continue")
+    p.add_argument("--direction", default="sentiment", help="'sentiment' (VADER contrast pairs) or a .npy vector")
+    p.add_argument("--method", default="mean_diff", choices=["mean_diff", "pca", "logistic"], help="for 'sentiment'")
+    p.add_argument("--alpha", action="append", type=float, help="scale (repeatable; default -2, 0, 2)")
+    p.add_argument("--max-new-tokens", type=int, default=20)
+    p.add_argument("--out", help="write the continuations as JSON here")
+
+
+def _cmd_steer(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+
+    import reprlab as rl
+    from reprlab.intervene.steering import sentiment_direction, steer_generate
+
+    lm = rl.zoo.load(args.model)
+    if args.direction == "sentiment":
+        v = sentiment_direction(lm, args.layer, method=args.method)
+    else:
+        v = np.load(args.direction)
+    alphas = args.alpha or [-2.0, 0.0, 2.0]
+    texts = steer_generate(
+        lm, v, layer=args.layer, prompt=args.prompt, alphas=alphas, max_new_tokens=args.max_new_tokens
+    )
+    for a, text in texts.items():
+        print(f"alpha={a:+g}: {args.prompt}{text}")
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(
+                {"prompt": args.prompt, "layer": args.layer, "continuations": {str(a): t for a, t in texts.items()}},
+                f,
+                indent=2,
+            )
+        print(f"wrote {args.out}")
     return 0
 
 
@@ -590,6 +646,7 @@ COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], 
     "verify": (_parser_verify, _cmd_verify),
     "lens": (_parser_lens, _cmd_lens),
     "heads": (_parser_heads, _cmd_heads),
+    "steer": (_parser_steer, _cmd_steer),
 }
 
 

@@ -35,6 +35,7 @@ from .. import __version__
 from ..results import ComparisonResult
 from .demo_intervals import stage_intervals
 from .demo_lens import stage_lens
+from .demo_intervene import stage_intervene
 
 
 class Demo:
@@ -424,6 +425,7 @@ def run_demo(out: str | Path = "results", seed: int = 0, quick: bool = False) ->
     stage_intervals(demo, lms)
     human = stage_human(demo, lms, n_boot=200 if quick else 1000)
     described = stage_describe(demo, lms)
+    stage_intervene(demo, lms)
     print_summary(human, described)
     stage_lens(demo, lms)
     path = demo.finish()
