@@ -33,6 +33,10 @@ _LAZY = {
     "zoo": ("reprlab.capture.zoo", None),
     "stimuli": ("reprlab.capture.stimuli", None),
     "stats": ("reprlab.stats", None),
+    "probe": ("reprlab.probe", None),
+    "probe_layers": ("reprlab.probe", "probe_layers"),
+    "control_labels": ("reprlab.probe", "control_labels"),
+    "feature_variance": ("reprlab.probe", "feature_variance"),
 }
 
 __all__ = [
