@@ -274,7 +274,8 @@ def _choose(task: _Task, X: torch.Tensor, labels: np.ndarray, todo: Sequence[int
         sub = np.unique(task.groups[train], return_inverse=True)[1].reshape(-1)
         k = min(task.inner_cv, int(sub.max()) + 1)
         inner = np.full(task.folds.shape[0], -1)
-        inner[train] = _folds.assign_folds(sub, k, task.seed + 1 + f)
+        strata = labels[train] if task.classes is not None else None
+        inner[train] = _folds.assign_folds(sub, k, task.seed + 1 + f, strata)
         for g in range(k):
             for c in range(grid.size):
                 problems.append((inner, f, g, c))
@@ -523,10 +524,11 @@ def _make_task(Xt, y, kind, cv, groups, C, alpha, seed, inner_cv, hidden, steps)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ReprlabError(f"`seed` must be an integer; got {seed!r}.")
     codes_g = _folds.group_codes(groups, n)
-    folds = _folds.make_folds(cv, codes_g, int(seed))
-    n_folds = int(folds.max()) + 1
     inner_cv = _check_count(inner_cv, "inner_cv", 2)
     regression = kind == "ridge" or (kind == "mlp" and np.asarray(y).dtype.kind == "f")
+    strata = None if regression else np.unique(_folds._labels_array(y, n), return_inverse=True)[1].reshape(-1)
+    folds = _folds.make_folds(cv, codes_g, int(seed), strata)
+    n_folds = int(folds.max()) + 1
     if kind == "ridge" and C is not None:
         raise ReprlabError("`C` is for classifiers; the ridge probe's penalty is `alpha`.")
     if kind != "ridge" and alpha is not None:

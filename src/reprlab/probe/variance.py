@@ -113,6 +113,7 @@ def feature_variance(
     *,
     n_components: int = 10,
     cv: int = 5,
+    C: float | None = 1.0,
     groups: Any = None,
     seed: int = 0,
     dtype: Any = None,
@@ -127,6 +128,8 @@ def feature_variance(
         Float values are continuous; anything else (ints, bools, strings) is categorical.
     n_components : top principal components of X to report shares for.
     cv, groups, seed : folds of the decodability probe (:func:`reprlab.probe`).
+    C : the decodability probe's regularisation (logistic ``C``, ridge ``alpha = 1 / C``); ``None``
+        searches the default grid by inner CV (slower).
     """
     from .core import probe
 
@@ -160,6 +163,7 @@ def feature_variance(
         pc_share.append((_explained(scores, D) / (s[:k] ** 2)).cpu().numpy())
         kind = "ridge" if continuous else "logistic"
         values = features[list(features)[names.index(f)]]
-        r = probe(Xt, np.asarray(values), kind, cv=cv, groups=groups, seed=seed, n_permutations=0, n_boot=0)
+        reg = {} if C is None else ({"alpha": 1.0 / C} if continuous else {"C": C})
+        r = probe(Xt, np.asarray(values), kind, cv=cv, groups=groups, seed=seed, n_permutations=0, n_boot=0, **reg)
         dec[f], metric[f] = r.score, r.metric
     return FeatureVariance(names, alone, unique, np.stack(pc_share), pc_var, unit_r2, dec, metric, r2_all)
