@@ -106,6 +106,7 @@ def _logistic_objective(
         V = W * inv_sd.unsqueeze(-1)
         c = b - torch.einsum("pd,pdk->pk", std.mu, V)
         Z = (X @ V.permute(1, 0, 2).reshape(d, P * k)).reshape(-1, P, k).permute(1, 0, 2) + c.unsqueeze(1)
+        Z = Z.contiguous()  # softmax and logsumexp are several times slower on the permuted layout
         if binary:
             z = Z[..., 0]
             loss = torch.nn.functional.softplus(z) - Y * z
