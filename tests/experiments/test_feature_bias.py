@@ -14,4 +14,5 @@ def test_easy_feature_takes_more_variance_while_both_decode():
         assert row["task accuracy easy"] >= 0.95 and row["task accuracy hard"] >= 0.95
         assert row["decodability easy"] >= 0.95 and row["decodability hard"] >= 0.95
         assert row["variance easy"] >= 3 * row["variance hard"]
-    assert set(res.rsa) == {"hard-only vs hard-only", "hard-only vs easy-only", "both vs easy-only", "both vs hard-only"}
+    pairs = {"hard-only vs hard-only", "hard-only vs easy-only", "both vs easy-only", "both vs hard-only"}
+    assert set(res.rsa) == pairs

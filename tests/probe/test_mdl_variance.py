@@ -37,7 +37,8 @@ def _numpy_codelength(X, y, K, order, C):
             G = (P - Y) / len(Y)
             return val, np.concatenate([(Z.T @ G + lam * W).ravel(), G.sum(0) + lam * b])
 
-        res = minimize(f, np.zeros(d * K + K), jac=True, method="L-BFGS-B", options={"gtol": 1e-13, "ftol": 1e-16, "maxiter": 10000})
+        opts = {"gtol": 1e-13, "ftol": 1e-16, "maxiter": 10000}
+        res = minimize(f, np.zeros(d * K + K), jac=True, method="L-BFGS-B", options=opts)
         W, b = res.x[: d * K].reshape(d, K), res.x[d * K :]
         Lb = ((X[t[i] : t[i + 1]] - mu) / sd) @ W + b
         Lb = Lb - Lb.max(1, keepdims=True)

@@ -89,7 +89,9 @@ def folds_from_splits(splits: Sequence[tuple[Any, Any]], n: int) -> np.ndarray:
         if test.size == 0:
             raise ReprlabError(f"`cv`: split {f} has an empty test set.")
         if (fold[test] >= 0).any():
-            raise ReprlabError(f"`cv`: a row is in the test sets of two splits (split {f}); test sets must not overlap.")
+            raise ReprlabError(
+                f"`cv`: a row is in the test sets of two splits (split {f}); test sets must not overlap."
+            )
         fold[test] = f
         if train.size + test.size != n or np.intersect1d(train, test).size:
             raise ReprlabError(
@@ -167,7 +169,8 @@ def _labels_array(y: Any, n: int) -> np.ndarray:
         )
     if arr.dtype.kind == "f" and np.isnan(arr).any():
         raise ReprlabError(
-            f"`y` contains {int(np.isnan(arr).sum())} NaN label(s); drop those rows from X and y (or give them a label)."
+            f"`y` contains {int(np.isnan(arr).sum())} NaN label(s); drop those rows from X and y "
+            "(or give them a label)."
         )
     if arr.dtype == object and any(v is None or (isinstance(v, float) and np.isnan(v)) for v in arr):
         raise ReprlabError("`y` contains None / NaN labels; drop those rows from X and y.")

@@ -251,7 +251,7 @@ def fit_ridge(
 
     ``y`` is (P, n) (one target per problem). Equals ``make_pipeline(StandardScaler(), Ridge(alpha))``.
     """
-    P, n = masks.shape
+    P = masks.shape[0]
     d = X.shape[1]
     std = standardisation(X, masks, scale)
     n_p = masks.sum(1)

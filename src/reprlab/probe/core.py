@@ -282,7 +282,7 @@ def _choose(task: _Task, X: torch.Tensor, labels: np.ndarray, todo: Sequence[int
                 where.append((f, g, c))
     n = task.folds.shape[0]
     masks = np.zeros((len(problems), n))
-    for i, (inner, f, g, _c) in enumerate(problems):
+    for i, (inner, _f, g, _c) in enumerate(problems):
         masks[i] = (inner >= 0) & (inner != g)
     reg = np.array([grid[c] for (_i, _f, _g, c) in problems])
     lab = np.repeat(labels[None], len(problems), axis=0)
@@ -552,7 +552,9 @@ def _make_task(Xt, y, kind, cv, groups, C, alpha, seed, inner_cv, hidden, steps)
                  int(hidden), int(steps))
 
 
-def _prediction_null(task: _Task, pred: np.ndarray, n_perm: int, rng: np.random.Generator, by_group: bool) -> np.ndarray:
+def _prediction_null(
+    task: _Task, pred: np.ndarray, n_perm: int, rng: np.random.Generator, by_group: bool
+) -> np.ndarray:
     """Scores of the fixed out-of-fold predictions against labels permuted within each test fold."""
     labels = task.labels()
     null = np.empty(n_perm)

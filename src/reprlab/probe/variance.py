@@ -34,7 +34,9 @@ from ..errors import ReprlabError, ReprlabTypeError
 def _design(values: Any, n: int, name: str) -> tuple[np.ndarray, bool]:
     arr = np.asarray(values.detach().cpu().numpy() if hasattr(values, "detach") else values)
     if arr.ndim != 1 or arr.shape[0] != n:
-        raise ReprlabError(f"`features[{name!r}]` must be 1-D with one value per row of X ({n}); got shape {arr.shape}.")
+        raise ReprlabError(
+            f"`features[{name!r}]` must be 1-D with one value per row of X ({n}); got shape {arr.shape}."
+        )
     continuous = arr.dtype.kind == "f"
     if continuous:
         if not np.all(np.isfinite(arr)):
