@@ -50,6 +50,10 @@ _LAZY = {
     "erase": ("reprlab.intervene.erase", "erase"),
     "patching": ("reprlab.intervene.patching", "patching"),
     "steer_sweep": ("reprlab.intervene.steering", "steer_sweep"),
+    "probe": ("reprlab.probe", None),
+    "probe_layers": ("reprlab.probe", "probe_layers"),
+    "control_labels": ("reprlab.probe", "control_labels"),
+    "feature_variance": ("reprlab.probe", "feature_variance"),
 }
 
 __all__ = [

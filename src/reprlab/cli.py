@@ -633,6 +633,75 @@ def _cmd_steer(args: argparse.Namespace) -> int:
                 indent=2,
             )
         print(f"wrote {args.out}")
+# --- reprlab probe ----------------------------------------------------------------------------
+
+
+def _parser_probe(sub: Any) -> None:
+    p = sub.add_parser(
+        "probe",
+        help="cross-validated probes of labels from every layer of an activation store",
+        description=(
+            "Probe labels from each layer of a store written by `reprlab extract` (grouped folds: for a\n"
+            "token-level store no stimulus is split across folds), with a bootstrap CI over groups, a\n"
+            "permutation p (BH-adjusted across layers) and optionally a control task and selectivity.\n\n"
+            "Example:\n  reprlab probe acts.zarr --labels labels.txt --kind logistic --control shuffle --out probe/"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("store", help="activation store (directory written by reprlab extract)")
+    p.add_argument("--labels", required=True, help="one label per row: .npy, or a text file with one label per line")
+    p.add_argument("--kind", default="logistic", choices=["logistic", "ridge", "mlp", "mdl"])
+    p.add_argument("--layers", nargs="*", help="layers to probe (default: all)")
+    p.add_argument("--control", choices=["task", "shuffle", "random"], help="also run a control and report selectivity")
+    p.add_argument("--types", help="control task: word type per row (.npy or one per line)")
+    p.add_argument("--cv", type=int, default=5)
+    p.add_argument("--permutations", type=int, default=100, help="permutations for the p-value (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="directory for probe.json and probe.csv")
+
+
+def _read_column(path: str, what: str) -> Any:
+    import numpy as np
+
+    p = Path(path)
+    if not p.is_file():
+        raise ReprlabError(f"`--{what}`: no such file {path!r}.")
+    if p.suffix == ".npy":
+        return np.load(p, allow_pickle=False)
+    values = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    for cast in (int, float):  # integers are class labels, other numbers a continuous target
+        try:
+            return np.array([cast(v) for v in values])
+        except ValueError:
+            continue
+    return np.array(values)
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    import json
+
+    import reprlab as rl
+
+    acts = rl.Activations.open(args.store)
+    y = _read_column(args.labels, "labels")
+    types = _read_column(args.types, "types") if args.types else None
+    kw: dict[str, Any] = {"cv": args.cv, "seed": args.seed, "control": args.control, "types": types}
+    if args.kind != "mdl":
+        kw["n_permutations"] = args.permutations
+    else:
+        kw = {"seed": args.seed, "control": args.control, "types": types}
+    res = rl.probe_layers(acts, y, args.kind, layers=args.layers or "all", **kw)
+    rows = [r.to_dict() for r in res.values()]
+    for r in res.values():
+        print(r)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "probe.json").write_text(json.dumps(rows, indent=1))
+        cols = list(rows[0])
+        lines = [",".join(cols)] + [",".join("" if r[c] is None else str(r[c]) for c in cols) for r in rows]
+        (out / "probe.csv").write_text("\n".join(lines) + "\n")
+        print(f"wrote {out}/probe.json and probe.csv")
     return 0
 
 
@@ -647,6 +716,7 @@ COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], 
     "lens": (_parser_lens, _cmd_lens),
     "heads": (_parser_heads, _cmd_heads),
     "steer": (_parser_steer, _cmd_steer),
+    "probe": (_parser_probe, _cmd_probe),
 }
 
 

@@ -315,7 +315,17 @@ _SETS = {
     "digits": _digits,
     "photos": _photos,
     "lfw-subset": _lfw_subset,
+    # probing sets with labels (reprlab.probe.datasets)
+    "lee-pos": lambda: _probe_set("lee_pos"),
+    "vader-words": lambda: _probe_set("vader_words"),
+    "concreteness": lambda: _probe_set("concreteness"),
 }
+
+
+def _probe_set(name: str) -> Stimuli:
+    from ..probe import datasets
+
+    return getattr(datasets, name)()
 
 
 def available() -> list[str]:
