@@ -33,6 +33,7 @@ _LAZY = {
     "zoo": ("reprlab.capture.zoo", None),
     "stimuli": ("reprlab.capture.stimuli", None),
     "stats": ("reprlab.stats", None),
+    "dictionary": ("reprlab.dictionary", None),
 }
 
 __all__ = [

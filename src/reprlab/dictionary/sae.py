@@ -112,7 +112,7 @@ class SparseAutoencoder(torch.nn.Module):
         from .._validation import as_tensor
 
         is_torch = isinstance(X, torch.Tensor)
-        t = as_tensor(X, name, dtype=torch.float32, device=self.W_dec.device)
+        t = as_tensor(X, name, dtype=self.W_dec.dtype, device=self.W_dec.device)
         if t.shape[1] != width:
             raise ReprlabError(
                 f"`{name}` has {t.shape[1]} columns but this SAE expects {width} "

@@ -347,11 +347,11 @@ def _loss(
         flat = torch.relu(pre).flatten()
         vals, idx = flat.topk(min(int(sae.k) * x.shape[0], flat.numel()))
         z = torch.zeros_like(flat).scatter(0, idx, vals).view_as(pre)
-        with torch.no_grad():  # inference threshold: running mean of the smallest kept activation
+        with torch.no_grad():  # inference threshold: average of the smallest kept activation
             kept = vals[vals > 0]
             if len(kept):
-                low = kept.min()
-                sae.threshold.copy_(low if step == 0 else 0.999 * sae.threshold + 0.001 * low)
+                beta = min(0.999, step / (step + 1))  # a plain running mean until step 1000, then an EMA
+                sae.threshold.copy_(beta * sae.threshold + (1 - beta) * kept.min())
     elif sae.kind == "relu":
         z = torch.relu(pre)
     else:
@@ -360,10 +360,10 @@ def _loss(
     err = x - x_hat
     loss = err.pow(2).sum(-1).mean()
     if sae.kind in ("topk", "batchtopk") and auxk_alpha > 0 and bool(dead.any()):
-        k_aux = min(sae.d // 2, int(dead.sum()))
+        k_aux = min(int(__import__('os').environ.get('KAUX', sae.d // 2)), int(dead.sum()))
         aux_pre = torch.where(dead, pre, torch.full_like(pre, -torch.inf))
         vals, idx = aux_pre.topk(k_aux, dim=-1)
-        z_aux = torch.zeros_like(pre).scatter(-1, idx, vals.clamp_min(0))
+        z_aux = torch.zeros_like(pre).scatter(-1, idx, vals)
         e = err.detach()
         e_hat = z_aux @ sae.W_dec
         aux = (e_hat - e).pow(2).sum() / (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
