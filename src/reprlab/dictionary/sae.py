@@ -65,8 +65,8 @@ class SparseAutoencoder(torch.nn.Module):
         self.b_enc = torch.nn.Parameter(torch.zeros(m))
         self.W_dec = torch.nn.Parameter(torch.zeros(m, d))
         self.b_dec = torch.nn.Parameter(torch.zeros(d))
-        # jumprelu: log of the per-latent threshold; batchtopk: the inference threshold (one value)
-        self.log_threshold = torch.nn.Parameter(torch.zeros(m)) if kind == "jumprelu" else None
+        # jumprelu: the per-latent thresholds; batchtopk: the inference threshold (one value)
+        self.theta = torch.nn.Parameter(torch.zeros(m)) if kind == "jumprelu" else None
         self.register_buffer("threshold", torch.zeros(()))
         self.register_buffer("scale_", torch.ones((), dtype=torch.float64))
         self.info: dict[str, Any] = {}
@@ -100,8 +100,7 @@ class SparseAutoencoder(torch.nn.Module):
             return torch.where(pre > self.threshold, pre.clamp_min(0), torch.zeros_like(pre))
         if self.kind == "relu":
             return torch.relu(pre)
-        theta = self.log_threshold.exp()
-        return torch.where(pre > theta, pre, torch.zeros_like(pre))
+        return torch.where(pre > self.theta, pre, torch.zeros_like(pre))
 
     def decode_scaled(self, z: torch.Tensor) -> torch.Tensor:
         return z @ self.W_dec + self.b_dec

@@ -13,7 +13,8 @@ and SAELens):
   ReLU ``l1_coeff * mean_rows sum_i z_i ||W_dec_i||`` with the coefficient ramped up linearly over the
   first 5 % of steps; JumpReLU ``sparsity_coeff * (L0 / k - 1)^2`` where L0 is the number of
   latents above their threshold, differentiated with a rectangle-kernel straight-through estimator
-  of bandwidth ``bandwidth`` (Rajamanoharan et al. 2024; the L0 target form as in dictionary_learning);
+  of bandwidth ``bandwidth``, thresholds starting at ``theta_init`` (Rajamanoharan et al. 2024; the L0
+  target form as in dictionary_learning);
 * Adam, learning rate ``2e-4 / sqrt(m / 2^14)`` by default (Gao et al. 2024), constant, then
   linearly down to 0 over the last 20 % of steps;
 * the gradient component parallel to each decoder row removed before the step and the rows
@@ -52,8 +53,7 @@ class _JumpReLU(torch.autograd.Function):
     ``-(theta / eps) K((pre - theta) / eps)`` (Rajamanoharan et al. 2024, eq. 11)."""
 
     @staticmethod
-    def forward(ctx: Any, pre: torch.Tensor, log_theta: torch.Tensor, eps: float) -> torch.Tensor:
-        theta = log_theta.exp()
+    def forward(ctx: Any, pre: torch.Tensor, theta: torch.Tensor, eps: float) -> torch.Tensor:
         ctx.save_for_backward(pre, theta)
         ctx.eps = eps
         return pre * (pre > theta)
@@ -64,15 +64,14 @@ class _JumpReLU(torch.autograd.Function):
         eps = ctx.eps
         kernel = ((pre - theta).abs() < eps / 2).to(grad.dtype)
         d_theta = (-(theta / eps) * kernel * grad).sum(0)
-        return grad * (pre > theta), d_theta * theta, None  # chain rule to log(theta)
+        return grad * (pre > theta), d_theta, None
 
 
 class _Step(torch.autograd.Function):
     """``H(pre - theta)``; d/dtheta by ``-(1 / eps) K((pre - theta) / eps)`` (ibid., eq. 12)."""
 
     @staticmethod
-    def forward(ctx: Any, pre: torch.Tensor, log_theta: torch.Tensor, eps: float) -> torch.Tensor:
-        theta = log_theta.exp()
+    def forward(ctx: Any, pre: torch.Tensor, theta: torch.Tensor, eps: float) -> torch.Tensor:
         ctx.save_for_backward(pre, theta)
         ctx.eps = eps
         return (pre > theta).to(pre.dtype)
@@ -82,7 +81,7 @@ class _Step(torch.autograd.Function):
         pre, theta = ctx.saved_tensors
         eps = ctx.eps
         kernel = ((pre - theta).abs() < eps / 2).to(grad.dtype)
-        return None, (-(1.0 / eps) * kernel * grad).sum(0) * theta, None
+        return None, (-(1.0 / eps) * kernel * grad).sum(0), None
 
 
 def _check_int(value: Any, name: str, low: int = 1) -> int:
@@ -153,6 +152,7 @@ def train(
     l1_coeff: float = 5.0,
     sparsity_coeff: float = 1.0,
     bandwidth: float = 0.001,
+    theta_init: float = 0.001,
     auxk_alpha: float = 1 / 32,
     dead_after: int | None = None,
     buffer_rows: int = 65536,
@@ -185,7 +185,7 @@ def train(
     seed : int
         Seeds the initialisation and the order of the batches: the same seed, data and settings
         give the same weights (on the CPU, bit for bit).
-    lr, l1_coeff, sparsity_coeff, bandwidth, auxk_alpha, dead_after
+    lr, l1_coeff, sparsity_coeff, bandwidth, theta_init, auxk_alpha, dead_after
         The recipe's constants (module docstring).
     buffer_rows, scale_rows : int
         Rows per shuffle buffer; rows used to estimate the input scale and mean.
@@ -222,6 +222,7 @@ def train(
     lr = _check_pos(lr, "lr") if lr is not None else 2e-4 / math.sqrt(m / 2**14)
     l1_coeff, sparsity_coeff = _check_pos(l1_coeff, "l1_coeff"), _check_pos(sparsity_coeff, "sparsity_coeff")
     bandwidth, auxk_alpha = _check_pos(bandwidth, "bandwidth"), float(auxk_alpha)
+    theta_init = _check_pos(theta_init, "theta_init")
     dead_after = _check_int(dead_after, "dead_after") if dead_after is not None else min(10_000_000, rows.n)
     every = _check_int(checkpoint_every, "checkpoint_every") if checkpoint_every is not None else max(1, steps // 20)
     dev = resolve_device(device)
@@ -233,7 +234,7 @@ def train(
     scale = math.sqrt(d) / mean_norm
     settings = {
         "kind": kind, "k": k, "d": d, "m": m, "steps": steps, "batch_size": batch_size, "seed": int(seed),
-        "lr": lr, "l1_coeff": l1_coeff, "sparsity_coeff": sparsity_coeff, "bandwidth": bandwidth,
+        "lr": lr, "l1_coeff": l1_coeff, "sparsity_coeff": sparsity_coeff, "bandwidth": bandwidth, "theta_init": theta_init,
         "auxk_alpha": auxk_alpha, "dead_after": dead_after, "buffer_rows": buffer_rows, "n_rows": rows.n,
         "layer": rows.layer, "scale": scale,
     }  # fmt: skip
@@ -246,8 +247,8 @@ def train(
         sae.W_enc.copy_(sae.W_dec.T)
         sae.b_dec.copy_((sample.double() * scale).mean(0).float())
         sae.scale_.fill_(scale)
-        if sae.log_threshold is not None:
-            sae.log_threshold.fill_(math.log(0.001))
+        if sae.theta is not None:
+            sae.theta.fill_(theta_init)
     sae.to(dev).train()
     opt = torch.optim.Adam(list(sae.parameters()), lr=lr, betas=(0.9, 0.999))
     since_fired = torch.zeros(m, dtype=torch.long, device=dev)
@@ -295,6 +296,8 @@ def train(
             opt.step()
             with torch.no_grad():
                 sae.W_dec /= sae.W_dec.norm(dim=1, keepdim=True)
+                if sae.theta is not None:
+                    sae.theta.clamp_(min=0.0)
                 fired = (z > 0).any(0)
                 since_fired += x.shape[0]
                 since_fired[fired] = 0
@@ -355,15 +358,15 @@ def _loss(
     elif sae.kind == "relu":
         z = torch.relu(pre)
     else:
-        z = _JumpReLU.apply(pre, sae.log_threshold, bandwidth)
+        z = _JumpReLU.apply(pre, sae.theta, bandwidth)
     x_hat = sae.decode_scaled(z)
     err = x - x_hat
     loss = err.pow(2).sum(-1).mean()
     if sae.kind in ("topk", "batchtopk") and auxk_alpha > 0 and bool(dead.any()):
-        k_aux = min(int(__import__('os').environ.get('KAUX', sae.d // 2)), int(dead.sum()))
+        k_aux = min(sae.d // 2, int(dead.sum()))
         aux_pre = torch.where(dead, pre, torch.full_like(pre, -torch.inf))
         vals, idx = aux_pre.topk(k_aux, dim=-1)
-        z_aux = torch.zeros_like(pre).scatter(-1, idx, vals)
+        z_aux = torch.zeros_like(pre).scatter(-1, idx, vals.clamp_min(0))
         e = err.detach()
         e_hat = z_aux @ sae.W_dec
         aux = (e_hat - e).pow(2).sum() / (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
@@ -372,6 +375,6 @@ def _loss(
         ramp = min(1.0, (step + 1) / max(1.0, 0.05 * steps))
         loss = loss + l1_coeff * ramp * (z * sae.W_dec.norm(dim=1)).sum(-1).mean()
     elif sae.kind == "jumprelu":
-        l0 = _Step.apply(pre, sae.log_threshold, bandwidth).sum(-1).mean()
+        l0 = _Step.apply(pre, sae.theta, bandwidth).sum(-1).mean()
         loss = loss + sparsity_coeff * (l0 / sae.k - 1).pow(2)
     return loss, z, err
