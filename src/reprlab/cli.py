@@ -205,6 +205,8 @@ def _parser_extract(sub: Any) -> None:
             "  reprlab extract --model smollm2-135m --stimuli sentences.txt --layers 'model.layers.*' --pool last "
             "--out smol.zarr\n"
             "  reprlab extract --model minilm-l6 --stimuli data.csv --column text --out acts.zarr\n"
+            "  reprlab extract --model smollm2-135m --stimuli lee50 --pool none --capture resid --capture attn "
+            "--out tok.zarr\n"
             "  reprlab extract --model efficientnet-lite0 --stimuli images/ --pool spatial_mean --out cnn.zarr"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -219,7 +221,13 @@ def _parser_extract(sub: Any) -> None:
     p.add_argument("--column", help="CSV: the column holding the stimuli")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default=None, help="cpu (default) or cuda")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "float64"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "float64"], help="stored dtype")
+    p.add_argument(
+        "--capture",
+        action="append",
+        choices=["resid", "attn", "logits"],
+        help="what to keep (repeatable; default resid): layer outputs, attention probabilities, logits",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing store of another run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -237,7 +245,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         out=args.out,
         device=args.device,
-        dtype=args.dtype,
+        store_dtype=args.dtype,
+        capture=args.capture or ("resid",),
         overwrite=args.overwrite,
         progress=not args.quiet,
     )

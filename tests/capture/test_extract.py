@@ -182,7 +182,7 @@ def test_mapping_inputs_use_the_attention_mask_on_either_padding_side():
         r = rl.extract(net, _token_inputs("right"), layers="proj", pool=pool, batch_size=3, progress=False)
         l = rl.extract(net, _token_inputs("left"), layers="proj", pool=pool, batch_size=3, progress=False)
         np.testing.assert_allclose(r["proj"], l["proj"], rtol=1e-6, atol=1e-7)
-    stim, pos = r.index("proj")
+    stim, pos, _, _ = r.index("proj")
     assert stim.tolist() == [0, 0, 0, 1, 2, 2, 2, 2, 3, 3]
     assert pos.tolist() == [0, 1, 2, 0, 0, 1, 2, 3, 0, 1]
     with torch.no_grad():
@@ -222,7 +222,18 @@ def test_lists_of_arrays_are_stacked_and_ids_kept():
     assert acts.ids == list("abcde")
     np.testing.assert_allclose(acts["head"], _reference(net, X[:5])["head"], rtol=1e-6, atol=1e-6)
     assert acts["head"].dtype == np.float32
-    assert rl.extract(net, X[:5], layers="head", dtype="float64", progress=False)["head"].dtype == np.float64
+    assert rl.extract(net, X[:5], layers="head", store_dtype="float64", progress=False)["head"].dtype == np.float64
+
+
+def test_dtype_is_a_deprecated_alias_of_store_dtype():
+    net = Blocks()
+    with pytest.warns(DeprecationWarning, match="store_dtype"):
+        acts = rl.extract(net, X[:5], layers="head", dtype="float16", progress=False)
+    assert acts["head"].dtype == np.float16
+    with pytest.raises(ReprlabError, match="disagree"), pytest.warns(DeprecationWarning):
+        rl.extract(net, X[:5], layers="head", dtype="float16", store_dtype="float64", progress=False)
+    with pytest.raises(TypeError, match="positional"):
+        rl.extract(net, X[:5], "head")  # everything after (model, stimuli) is keyword-only
 
 
 def test_layer_errors_suggest_close_names():
@@ -282,7 +293,9 @@ def test_input_errors():
         rl.extract(net, [], progress=False)
     with pytest.raises(ReprlabError, match="`batch_size` must be a positive integer"):
         rl.extract(net, X, batch_size=0, progress=False)
-    with pytest.raises(ReprlabError, match="`dtype` must be one of"):
+    with pytest.raises(ReprlabError, match="`store_dtype` must be one of"):
+        rl.extract(net, X, store_dtype="int8", progress=False)
+    with pytest.raises(ReprlabError, match="`dtype` must be one of"), pytest.warns(DeprecationWarning):
         rl.extract(net, X, dtype="int8", progress=False)
     with pytest.raises(ReprlabTypeError, match=r"`model` must be a torch\.nn\.Module"):
         rl.extract("minilm-l6", X, progress=False)

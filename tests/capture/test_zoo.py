@@ -151,7 +151,7 @@ def test_smollm2_hooks_match_the_hidden_state_relations(smollm2):
     with torch.no_grad():
         normed = smollm2.model.model.norm(torch.from_numpy(last)).numpy()
     np.testing.assert_allclose(normed, acts["model.norm"], rtol=1e-5, atol=1e-4)
-    stim, pos = acts.index("model.norm")
+    stim, pos, _, _ = acts.index("model.norm")
     assert stim.tolist() == real.nonzero()[:, 0].tolist() and pos.max() == real.sum(1).max() - 1
 
 

@@ -65,7 +65,7 @@ def test_store_round_trip_and_attributes(tmp_path):
     g = zarr.open_group(str(tmp_path / "s.zarr"), mode="r")
     assert g["layers"]["a"].chunks == (7, 24) and g["layers"]["a"].shape == (30, 24)
     assert opened.shape("b") == (90, 4) and mem["b"].shape == (90, 4)
-    stim, pos = opened.index("b")
+    stim, pos, _, _ = opened.index("b")
     assert stim.tolist()[:6] == [0, 0, 0, 1, 1, 1] and pos.tolist()[:6] == [0, 1, 2, 0, 1, 2]
     assert "Activations(2 layers, 30 stimuli, path=" in repr(opened)
 
@@ -91,7 +91,7 @@ def test_subset_and_dask(tmp_path):
         sub = acts.subset(ids)
         assert sub.ids == ids
         np.testing.assert_array_equal(sub["a"], mem["a"][[17, 3, 29, 3]])
-        stim, _ = sub.index("b")
+        stim = sub.index("b").stimulus
         assert stim.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3][: len(stim)]
         np.testing.assert_array_equal(sub["b"][:3], mem["b"][51:54])
     with pytest.raises(ReprlabError, match="not in these activations"):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,20 @@ from ..errors import ReprlabError, ReprlabTypeError
 from ..store.activations import Activations
 from .hooks import LayerCapture, resolve_layers
 from .pooling import check_fits, check_pool, pool_output
+from .tokens import (
+    LOGITS,
+    accepts_position_ids,
+    attention_modules,
+    check_capture,
+    check_logits_name,
+    eager_attention,
+    output_embedding,
+    real_blocks,
+    token_ids,
+    tokenizer_of,
+    vocabulary,
+    with_position_ids,
+)
 
 _OUT_DTYPES = {"float32": np.float32, "float16": np.float16, "float64": np.float64}
 
@@ -193,19 +209,22 @@ def _model_id(module: torch.nn.Module, zoo_id: str | None, model_id: str | None)
 def extract(
     model: Any,
     stimuli: Any,
+    *,
     layers: Any = "all",
     pool: str | Mapping[str, str] | None = None,
+    capture: str | Sequence[str] = ("resid",),
+    attn_layers: Any = "all",
     batch_size: int = 32,
     out: str | Path | None = None,
     device: Any = None,
-    dtype: str = "float32",
-    *,
+    store_dtype: str = "float32",
     preprocess: Any = None,
     ids: Sequence[Any] | None = None,
     model_id: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
     stop_early: bool = True,
+    dtype: str | None = None,
 ) -> Activations:
     """Run ``stimuli`` through ``model`` and keep the (pooled) outputs of ``layers``.
 
@@ -226,17 +245,28 @@ def extract(
     pool : str or mapping layer -> str, optional
         ``"mean"``, ``"last"``, ``"first"``, ``"max"``, ``"spatial_mean"``, ``"flatten"`` or ``"none"``
         (see :mod:`reprlab.capture.pooling`). Default: the zoo model's, else ``"mean"``. Token
-        poolings use the input's ``attention_mask`` when there is one.
+        poolings use the input's ``attention_mask`` when there is one. ``"none"`` keeps every real
+        token: one row each, indexed by :meth:`Activations.index` (stimulus, position, token id,
+        token text); padding never enters the result.
+    capture : "resid", "attn", "logits" or a sequence of them
+        What to keep. ``"resid"`` (default): the outputs of ``layers``. ``"attn"``: each block's
+        attention probabilities over the real tokens, ``(n_heads, n, n)`` per stimulus
+        (:meth:`Activations.attention`; the model runs with eager attention for this). ``"logits"``:
+        the output embedding's output, stored as the layer ``"logits"`` (pooled like the layers;
+        a ``pool`` mapping may name ``"logits"``).
+    attn_layers : "all", or block names / globs / indices
+        The blocks whose attention ``"attn"`` keeps (they are large: ``n_heads * n**2`` values per
+        stimulus and block).
     batch_size : int
         Stimuli per forward pass. Also the chunk size of the store along stimuli.
     out : path, optional
         Write a zarr activation store there, batch by batch. If the path holds an unfinished store
-        of the same run (model, layers, pooling, stimuli, dtype, preprocessing), the run resumes
-        after its last complete batch; a finished one is returned without recomputation; a store of
-        another run raises (unless ``overwrite=True``).
+        of the same run (model, layers, pooling, capture, stimuli, dtype, preprocessing), the run
+        resumes after its last complete batch; a finished one is returned without recomputation; a
+        store of another run raises (unless ``overwrite=True``).
     device : str or torch.device, optional
         Move the model there first (in place) and run on it. Default: where the model's parameters are.
-    dtype : "float32" (default), "float16" or "float64"
+    store_dtype : "float32" (default), "float16" or "float64"
         Dtype of the stored activations (the model runs in its own dtype).
     preprocess : callable or tokenizer, optional
         A list of stimuli -> model input (a tensor, or a dict of tensors passed as keyword arguments).
@@ -252,6 +282,11 @@ def extract(
     stop_early : bool
         Stop each forward pass after the last requested layer has run (default). Outputs do not
         change; only the time spent on later layers is saved.
+    dtype : str, optional
+        Deprecated alias of ``store_dtype`` (elsewhere in reprlab ``dtype`` is the compute dtype).
+
+    Mapping inputs with an ``attention_mask`` get ``position_ids`` counted over the real tokens
+    (when the model takes them), so left and right padding give the same states.
 
     Returns
     -------
@@ -259,115 +294,325 @@ def extract(
         Layer name -> array ``(n_stimuli, n_features)`` (``pool="none"``: one row per token, see
         ``Activations.index``), rows in stimulus order.
     """
+    plan = _plan(
+        model,
+        stimuli,
+        layers=layers,
+        pool=pool,
+        capture=capture,
+        attn_layers=attn_layers,
+        batch_size=batch_size,
+        device=device,
+        store_dtype=_store_dtype(store_dtype, dtype),
+        preprocess=preprocess,
+        ids=ids,
+        model_id=model_id,
+        stop_early=stop_early,
+    )
+    if out is None:
+        sink: Any = _Memory(plan)
+        _run(plan, sink, 0, progress)
+        return sink.activations()
+    writer = _open_store(plan, out, overwrite)
+    if not writer.complete:
+        _run(plan, writer, writer.n_done, progress)
+    return Activations.open(out)
+
+
+def _store_dtype(store_dtype: str, dtype: str | None) -> str:
+    """``store_dtype``, or the deprecated ``dtype`` when that is given instead."""
+    arg = "store_dtype"
+    if dtype is not None:
+        arg = "dtype"
+        warnings.warn(
+            "extract(dtype=...) is deprecated: it is the dtype of the stored activations, so it is now called "
+            "store_dtype=...",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        if store_dtype != "float32" and store_dtype != dtype:
+            raise ReprlabError(
+                f"`dtype` ({dtype!r}) and `store_dtype` ({store_dtype!r}) disagree; give only store_dtype."
+            )
+        store_dtype = dtype
+    if store_dtype not in _OUT_DTYPES:
+        raise ReprlabError(f"`{arg}` must be one of {list(_OUT_DTYPES)}; got {store_dtype!r}.")
+    return store_dtype
+
+
+@dataclasses.dataclass
+class _Plan:
+    """One extraction, checked: the model, its inputs, what to hook and how to keep it."""
+
+    module: torch.nn.Module
+    source: _Source
+    names: list[str]  # residual layers (module names)
+    pools: dict[str, str]  # stored layer -> pooling (the logits under "logits")
+    attn: dict[str, str]  # block -> its attention module
+    head: str | None  # the output embedding, when logits are kept
+    batch_size: int
+    out_dtype: np.dtype
+    stop_early: bool
+    position_ids: bool
+    tokenizer: Any
+    meta: dict[str, Any]
+
+    @property
+    def hooked(self) -> list[str]:
+        return self.names + list(self.attn.values()) + ([self.head] if self.head else [])
+
+    def inputs(self, b0: int, b1: int) -> Any:
+        x = self.source.batch(b0, b1)
+        return _to_device(with_position_ids(x) if self.position_ids else x, _device_of(self.module))
+
+    def forward(self, inputs: Any) -> Any:
+        return self.module(**inputs) if isinstance(inputs, Mapping) else self.module(inputs)
+
+
+def _device_of(module: torch.nn.Module) -> torch.device:
+    first_param = next(module.parameters(), None)
+    return first_param.device if first_param is not None else torch.device("cpu")
+
+
+def _plan(
+    model: Any,
+    stimuli: Any,
+    *,
+    layers: Any,
+    pool: Any,
+    capture: Any,
+    attn_layers: Any,
+    batch_size: Any,
+    device: Any,
+    store_dtype: str,
+    preprocess: Any,
+    ids: Any,
+    model_id: Any,
+    stop_early: bool,
+) -> _Plan:
     module, preprocess, defaults, zoo_pool, zoo_id = _model_parts(model, preprocess)
     preprocess = _wrap_preprocess(preprocess)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ReprlabError(f"`batch_size` must be a positive integer; got {batch_size!r}.")
-    if dtype not in _OUT_DTYPES:
-        raise ReprlabError(f"`dtype` must be one of {list(_OUT_DTYPES)}; got {dtype!r}.")
-    out_dtype = np.dtype(_OUT_DTYPES[dtype])
-    names = resolve_layers(module, layers, defaults)
-    if pool is None:
-        pool = zoo_pool or "mean"
-    if isinstance(pool, Mapping):
-        unknown = [k for k in pool if k not in names]
-        if unknown:
-            raise ReprlabError(f"`pool` names layers that are not extracted: {unknown}. Layers: {names}.")
-        pools = {n: check_pool(pool.get(n, zoo_pool or "mean")) for n in names}
-    else:
-        pools = {n: check_pool(pool) for n in names}
+    kept = check_capture(capture)
+    names = resolve_layers(module, layers, defaults) if "resid" in kept else []
+    head = output_embedding(module) if "logits" in kept else None
+    if head is not None:
+        check_logits_name(names)
+        if head in names:
+            raise ReprlabError(f"`layers` names {head!r}, whose output is the logits that capture='logits' keeps.")
+    attn = attention_modules(module, attn_layers) if "attn" in kept else {}
+    clash = sorted(set(attn.values()) & set(names))
+    if clash:
+        raise ReprlabError(
+            f"`layers` names {clash}, the attention module(s) that capture='attn' reads; leave them out."
+        )
+    pools = _pools(pool, names + ([LOGITS] if head else []), zoo_pool)
     source = _Source(stimuli, ids, preprocess)
-
     if device is not None:
         from .._validation import resolve_device
 
         module.to(resolve_device(device))
-    first_param = next(module.parameters(), None)
-    run_device = first_param.device if first_param is not None else torch.device("cpu")
-
     meta = {
         "model_id": _model_id(module, zoo_id, model_id),
         "model_fingerprint": _fingerprint(module),
         "layers_requested": names,
         "pooling": pools,
+        "capture": list(kept),
+        "attention_layers": list(attn),
         "stimulus_ids": source.ids,
         "n_stimuli": source.n,
-        "dtype": dtype,
+        "dtype": store_dtype,
         "preprocess": source.describe(),
     }
-    writer = None
-    start = 0
-    if out is not None:
-        from ..store.zarr_store import StoreWriter
+    return _Plan(
+        module,
+        source,
+        names,
+        pools,
+        attn,
+        head,
+        batch_size,
+        np.dtype(_OUT_DTYPES[store_dtype]),
+        stop_early,
+        accepts_position_ids(module),
+        tokenizer_of(preprocess, model),
+        meta,
+    )
 
-        writer = StoreWriter(out, meta, chunk_rows=batch_size, overwrite=overwrite)
-        if writer.complete:
-            return Activations.open(out)
-        start = writer.n_done
 
-    # per layer: list of pooled batches (in memory) or the current batch's values (store)
-    collected: dict[str, list[Any]] = {n: [] for n in names}
-    current: dict[str, Any] = {}
-    state: dict[str, Any] = {"mask": None}
+def _pools(pool: Any, stored: list[str], zoo_pool: str | None) -> dict[str, str]:
+    default = zoo_pool or "mean"
+    if pool is None:
+        pool = default
+    if isinstance(pool, Mapping):
+        unknown = [k for k in pool if k not in stored]
+        if unknown:
+            raise ReprlabError(f"`pool` names layers that are not extracted: {unknown}. Layers: {stored}.")
+        return {n: check_pool(pool.get(n, default)) for n in stored}
+    return {n: check_pool(pool) for n in stored}
 
-    def on_output(name: str, h: torch.Tensor) -> None:
-        mask = state["mask"]
-        use_mask = mask if h.dim() == 3 else None
-        check_fits(tuple(h.shape), pools[name], name, use_mask)
-        pooled = pool_output(h.detach(), pools[name], use_mask)
-        if isinstance(pooled, tuple):
-            rows, stim, pos = pooled
-            current[name] = (_numpy(rows, out_dtype), _numpy(stim, np.int64), _numpy(pos, np.int64))
-        else:
-            current[name] = _numpy(pooled, out_dtype)
 
+def _open_store(plan: _Plan, out: str | Path, overwrite: bool) -> Any:
+    """The store at ``out``: new, or the same run's (finished, or to resume from ``n_done``)."""
+    from ..store.zarr_store import StoreWriter
+
+    return StoreWriter(out, plan.meta, chunk_rows=plan.batch_size, overwrite=overwrite)
+
+
+@dataclasses.dataclass
+class _Batch:
+    """What one forward pass gave: per stored layer a ``(B, F)`` array or, for ``pool="none"``, the
+    rows with their (batch-relative) stimulus, position and token id; per block the flattened
+    attention blocks of the real tokens, and each stimulus's number of real tokens."""
+
+    layers: dict[str, Any]
+    attention: dict[str, np.ndarray]
+    lengths: np.ndarray | None
+
+
+class _BatchCapture:
+    """The hooks' callback: pools each layer output of the current batch as it arrives."""
+
+    def __init__(self, plan: _Plan) -> None:
+        self.plan = plan
+        self.block_of = {m: b for b, m in plan.attn.items()}
+        self.begin(None)
+
+    def begin(self, inputs: Any) -> None:
+        self.mask = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
+        self.ids = token_ids(inputs)
+        self.batch = _Batch({}, {}, None)
+
+    def on_output(self, name: str, h: torch.Tensor) -> None:
+        dtype = self.plan.out_dtype
+        if name in self.block_of:
+            values, lengths = real_blocks(h.detach(), self.mask)
+            self.batch.attention[self.block_of[name]] = _numpy(values, dtype)
+            self.batch.lengths = lengths
+            return
+        layer = LOGITS if name == self.plan.head else name
+        mask = self.mask if h.dim() == 3 else None
+        check_fits(tuple(h.shape), self.plan.pools[layer], name, mask)
+        pooled = pool_output(h.detach(), self.plan.pools[layer], mask)
+        if not isinstance(pooled, tuple):
+            self.batch.layers[layer] = _numpy(pooled, dtype)
+            return
+        rows, stim, pos = pooled
+        tok = np.full(len(stim), -1, dtype=np.int64)
+        if self.ids is not None and h.dim() == 3 and tuple(h.shape[:2]) == tuple(self.ids.shape):
+            tok = _numpy(self.ids[mask.bool()] if mask is not None else self.ids.reshape(-1), np.int64)
+        self.batch.layers[layer] = (_numpy(rows, dtype), _numpy(stim, np.int64), _numpy(pos, np.int64), tok)
+
+    def order(self, fired: list[str]) -> list[str]:
+        """The stored layers in the order they ran."""
+        return [LOGITS if n == self.plan.head else n for n in fired if n not in self.block_of]
+
+
+def _run(plan: _Plan, sink: Any, start: int, progress: bool) -> None:
+    """Forward the stimuli from ``start`` on, batch by batch, and hand each batch to ``sink``."""
+    module, n = plan.module, plan.source.n
     was_training = module.training
     module.eval()
-    bar = _Progress(source.n, start, progress, meta["model_id"])
-    order: list[str] | None = list(writer.attrs["layers"]) if writer is not None and writer.attrs["layers"] else None
+    bar = _Progress(n, start, progress, plan.meta["model_id"])
+    state = _BatchCapture(plan)
+    element = {m: 1 for m in plan.attn.values()}
     try:
-        with LayerCapture(module, names, on_output, stop_early=stop_early) as cap, torch.inference_mode():
-            for b0 in range(start, source.n, batch_size):
-                b1 = min(b0 + batch_size, source.n)
-                inputs = _to_device(source.batch(b0, b1), run_device)
-                state["mask"] = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
-                current.clear()
-                if isinstance(inputs, Mapping):
-                    cap.run(lambda inputs=inputs: module(**inputs))
-                else:
-                    cap.run(lambda inputs=inputs: module(inputs))
-                if order is None:
-                    order = list(cap.order)
-                    if writer is not None:
-                        widths = {
-                            n: current[n][0].shape[1] if isinstance(current[n], tuple) else current[n].shape[1]
-                            for n in order
-                        }
-                        writer.ensure_layers(order, widths, out_dtype)
-                if writer is not None:
-                    writer.write_batch(b0, b1, current)
-                else:
-                    for n in names:
-                        value = current[n]
-                        if isinstance(value, tuple):
-                            value = (value[0], value[1] + b0, value[2])
-                        collected[n].append(value)
+        with (
+            eager_attention(module, bool(plan.attn)),
+            LayerCapture(module, plan.hooked, state.on_output, stop_early=plan.stop_early, element=element) as cap,
+            torch.inference_mode(),
+        ):
+            for b0 in range(start, n, plan.batch_size):
+                b1 = min(b0 + plan.batch_size, n)
+                inputs = plan.inputs(b0, b1)
+                state.begin(inputs)
+                cap.run(lambda inputs=inputs: plan.forward(inputs))
+                if not sink.initialised:
+                    sink.ensure_layers(
+                        state.order(cap.order), _widths(state.batch), plan.out_dtype, **_token_setup(plan, state.batch)
+                    )
+                sink.write_batch(b0, b1, state.batch.layers, state.batch.attention, state.batch.lengths)
                 bar.update(b1 - b0)
     finally:
         bar.close()
         module.train(was_training)
 
-    if writer is not None:
-        return Activations.open(out)
-    assert order is not None
-    arrays: dict[str, np.ndarray] = {}
-    index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for n in order:
-        parts = collected[n]
-        if pools[n] == "none":
-            arrays[n] = np.concatenate([p[0] for p in parts])
-            index[n] = (np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]))
-        else:
-            arrays[n] = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    attrs = {**meta, "layers": order, "complete": True, "n_done": source.n}
-    return Activations(arrays, source.ids, attrs, index)
+
+def _widths(batch: _Batch) -> dict[str, int]:
+    return {n: (v[0] if isinstance(v, tuple) else v).shape[1] for n, v in batch.layers.items()}
+
+
+def _token_setup(plan: _Plan, batch: _Batch) -> dict[str, Any]:
+    """The store's attention heads per block and, when rows carry token ids, the vocabulary's texts."""
+    heads = {}
+    if batch.lengths is not None:
+        squares = int((batch.lengths**2).sum())
+        heads = {b: int(v.size // squares) for b, v in batch.attention.items()}
+    has_tokens = any(isinstance(v, tuple) and (v[3] >= 0).any() for v in batch.layers.values())
+    vocab = vocabulary(plan.tokenizer) if has_tokens and plan.tokenizer is not None else None
+    return {"attention_heads": heads, "vocab": vocab}
+
+
+class _Memory:
+    """Collects the batches in memory, with the interface of the store's writer."""
+
+    def __init__(self, plan: _Plan) -> None:
+        self.plan = plan
+        self.attrs: dict[str, Any] = {"layers": [], "attention_heads": {}}
+        self.parts: dict[str, list[Any]] = {}
+        self.attention: dict[str, list[np.ndarray]] = {}
+        self.lengths: list[np.ndarray] = []
+        self.initialised = False
+
+    def ensure_layers(
+        self,
+        order: list[str],
+        widths: dict[str, int],
+        dtype: np.dtype,
+        *,
+        attention_heads: dict[str, int],
+        vocab: list[str] | None,
+    ) -> None:
+        self.attrs.update({"layers": order, "attention_heads": attention_heads})
+        self.initialised = True
+        self.parts = {n: [] for n in order}
+        self.attention = {b: [] for b in attention_heads}
+
+    def write_batch(
+        self,
+        start: int,
+        stop: int,
+        layers: dict[str, Any],
+        attention: dict[str, np.ndarray],
+        lengths: np.ndarray | None,
+    ) -> None:
+        for n, value in layers.items():
+            self.parts[n].append(
+                (value[0], value[1] + start, value[2], value[3]) if isinstance(value, tuple) else value
+            )
+        for b, values in attention.items():
+            self.attention[b].append(values)
+        if lengths is not None:
+            self.lengths.append(lengths)
+
+    def activations(self) -> Activations:
+        arrays: dict[str, np.ndarray] = {}
+        index: dict[str, tuple[np.ndarray, ...]] = {}
+        for n, parts in self.parts.items():
+            if isinstance(parts[0], tuple):
+                arrays[n] = np.concatenate([p[0] for p in parts])
+                index[n] = tuple(np.concatenate([p[k] for p in parts]) for k in (1, 2, 3))
+            else:
+                arrays[n] = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        attention = {
+            b: (np.concatenate(v), np.concatenate(self.lengths), self.attrs["attention_heads"][b])
+            for b, v in self.attention.items()
+        }
+        tokens = np.unique(np.concatenate([i[2] for i in index.values()])) if index else np.empty(0, np.int64)
+        tokens = tokens[tokens >= 0]
+        vocab = None
+        if self.plan.tokenizer is not None and tokens.size:
+            vocab = dict(zip(tokens.tolist(), self.plan.tokenizer.batch_decode([[t] for t in tokens.tolist()])))
+        attrs = {**self.plan.meta, **self.attrs, "complete": True, "n_done": self.plan.source.n}
+        return Activations(arrays, self.plan.source.ids, attrs, index, attention=attention, vocab=vocab)

@@ -146,6 +146,9 @@ class LayerCapture:
     every layer has produced its output (set ``stop_early=False`` to let it finish). Only the first
     call of a module per forward pass is captured; a module called again before the pass stops
     (a shared module, e.g. one activation function reused by several blocks) raises an error.
+    ``element`` picks, for the named layers, another element than the first tensor of a tuple output
+    (e.g. ``{"model.layers.0.self_attn": 1}``: the attention probabilities a transformers attention
+    module returns beside its output).
     """
 
     def __init__(
@@ -154,11 +157,13 @@ class LayerCapture:
         layers: Sequence[str],
         on_output: Callable[[str, torch.Tensor], None],
         stop_early: bool = True,
+        element: Mapping[str, int] | None = None,
     ) -> None:
         self.model = model
         self.layers = list(layers)
         self.on_output = on_output
         self.stop_early = stop_early
+        self.element = dict(element or {})
         self.order: list[str] = []  # firing order in the latest pass
         self._fired: set[str] = set()
         self._handles: list[Any] = []
@@ -191,7 +196,11 @@ class LayerCapture:
                     f"Module {name!r} ran more than once in one forward pass (a shared module), so its output "
                     "is ambiguous. Choose a module that runs once (e.g. the block that contains it)."
                 )
-            t = first_tensor(output)
+            if name in self.element:
+                picked = output[self.element[name]] if isinstance(output, (tuple, list)) else None
+                t = picked if isinstance(picked, torch.Tensor) else None
+            else:
+                t = first_tensor(output)
             if t is None:
                 raise ReprlabError(
                     f"Module {name!r} returned {type(output).__name__}, which holds no tensor; choose another layer."

@@ -9,11 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..errors import ReprlabError, close_matches, require
+
+
+class TokenIndex(NamedTuple):
+    """Where each row of a ``pool="none"`` layer comes from (one entry per row).
+
+    ``stimulus``: index into ``Activations.ids``; ``position``: the token's index among the real
+    tokens of its stimulus (for feature maps, the flat position ``y * W + x``); ``token_id``: the
+    input token id (-1 where the row is no input token); ``token``: its text as the tokenizer decodes
+    it (e.g. ``" Paris"``), or ``None`` when the tokenizer is unknown.
+    """
+
+    stimulus: np.ndarray
+    position: np.ndarray
+    token_id: np.ndarray
+    token: np.ndarray | None
 
 
 class Activations(Mapping):
@@ -29,6 +44,8 @@ class Activations(Mapping):
         Provenance: model id, pooling per layer, library version, creation time, ...
     path : pathlib.Path or None
         The store directory, when the activations live on disk.
+    attention_layers : list[str]
+        The blocks whose attention probabilities were kept (``capture="attn"``).
     """
 
     def __init__(
@@ -36,8 +53,11 @@ class Activations(Mapping):
         arrays: Mapping[str, Any],
         ids: Sequence[str],
         attrs: Mapping[str, Any] | None = None,
-        index: Mapping[str, tuple[Any, Any]] | None = None,
+        index: Mapping[str, tuple[Any, ...]] | None = None,
         path: Path | None = None,
+        *,
+        attention: Mapping[str, tuple[Any, Any, int]] | None = None,
+        vocab: Any = None,
     ) -> None:
         self._arrays = dict(arrays)
         self.names = list(self._arrays)
@@ -45,6 +65,9 @@ class Activations(Mapping):
         self.attrs = dict(attrs or {})
         self._index = dict(index or {})
         self.path = path
+        self._attention = dict(attention or {})  # block -> (flat values, real tokens per stimulus, heads)
+        self.attention_layers = list(self._attention)
+        self._vocab = vocab  # token id -> text: a sequence indexed by id, or a mapping
 
     # --- construction -------------------------------------------------------------------------
 
@@ -71,11 +94,14 @@ class Activations(Mapping):
             )
         arrays = {name: group["layers"][name] for name in attrs["layers"]}
         index = {
-            name: (group["index"][name]["stimulus"], group["index"][name]["position"])
+            name: tuple(group["index"][name][k] for k in ("stimulus", "position", "token") if k in group["index"][name])
             for name in attrs["layers"]
             if attrs["pooling"][name] == "none"
         }
-        return cls(arrays, attrs["stimulus_ids"], attrs, index, path=p)
+        heads = attrs.get("attention_heads") or {}
+        attention = {b: (group["attention"][b], group["tokens"]["length"], int(h)) for b, h in heads.items()}
+        vocab = group["tokens"]["vocab"] if "tokens" in group and "vocab" in group["tokens"] else None
+        return cls(arrays, attrs["stimulus_ids"], attrs, index, path=p, attention=attention, vocab=vocab)
 
     # --- mapping ------------------------------------------------------------------------------
 
@@ -101,14 +127,51 @@ class Activations(Mapping):
         """Shape of a layer's array, without reading it."""
         return tuple(self._arrays[self._check(name)].shape)
 
-    def index(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """For a ``pool="none"`` layer: the stimulus index (into ``ids``) and position of every row."""
+    def index(self, name: str) -> TokenIndex:
+        """For a ``pool="none"`` layer: the stimulus (index into ``ids``), position, token id and
+        token text of every row (a :class:`TokenIndex`)."""
         if name not in self._index:
             raise ReprlabError(
                 f"Layer {self._check(name)!r} has one row per stimulus; only pool='none' layers have a row index."
             )
-        stim, pos = self._index[name]
-        return np.asarray(stim[...]), np.asarray(pos[...])
+        stim, pos, *tok = (np.asarray(a[...]) for a in self._index[name])
+        token_id = tok[0] if tok else np.full(len(stim), -1, dtype=np.int64)
+        return TokenIndex(stim, pos, token_id, self._texts(token_id))
+
+    def _texts(self, token_id: np.ndarray) -> np.ndarray | None:
+        if self._vocab is None or not (token_id >= 0).any():
+            return None
+        if isinstance(self._vocab, Mapping):
+            lookup = self._vocab
+        else:
+            if not isinstance(self._vocab, np.ndarray):
+                self._vocab = np.asarray(self._vocab[...], dtype=object)
+            lookup = self._vocab
+        return np.array([lookup[int(t)] if t >= 0 else "" for t in token_id], dtype=object)
+
+    def attention(self, layer: str, stimulus: int | str) -> np.ndarray:
+        """The attention probabilities of block ``layer`` for one stimulus (its index or id):
+        ``(n_heads, n, n)`` over its ``n`` real tokens, queries x keys (``capture="attn"``)."""
+        if layer not in self._attention:
+            kept = self.attention_layers or "none (extract with capture=(..., 'attn'))"
+            raise ReprlabError(
+                f"No attention kept for {layer!r}.{close_matches(str(layer), self.attention_layers)} Blocks with "
+                f"attention: {kept}."
+            )
+        i = self._stimulus_number(stimulus)
+        values, lengths, heads = self._attention[layer]
+        n = np.asarray(lengths[...], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(heads * n * n)])
+        return np.asarray(values[int(offsets[i]) : int(offsets[i + 1])]).reshape(heads, n[i], n[i])
+
+    def _stimulus_number(self, stimulus: int | str) -> int:
+        if isinstance(stimulus, str):
+            if stimulus not in self.ids:
+                raise ReprlabError(f"`stimulus`: no stimulus with id {stimulus!r}.{close_matches(stimulus, self.ids)}")
+            return self.ids.index(stimulus)
+        if isinstance(stimulus, (int, np.integer)) and not isinstance(stimulus, bool) and 0 <= stimulus < len(self.ids):
+            return int(stimulus)
+        raise ReprlabError(f"`stimulus` must be an id or an index in 0..{len(self.ids) - 1}; got {stimulus!r}.")
 
     # --- selections -----------------------------------------------------------------------------
 
@@ -124,16 +187,16 @@ class Activations(Mapping):
             )
         rows = np.array([where[i] for i in wanted], dtype=np.int64)
         arrays: dict[str, np.ndarray] = {}
-        index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        index: dict[str, tuple[np.ndarray, ...]] = {}
         for name in self.names:
             if name in self._index:
-                stim, pos = self.index(name)
+                stim, pos, tok, _ = self.index(name)
                 by_stim = np.argsort(stim, kind="stable")  # token rows grouped by stimulus
                 starts = np.searchsorted(stim[by_stim], rows, side="left")
                 stops = np.searchsorted(stim[by_stim], rows, side="right")
                 take = np.concatenate([by_stim[a:b] for a, b in zip(starts, stops)])
                 arrays[name] = self[name][take]
-                index[name] = (np.repeat(np.arange(len(rows)), stops - starts), pos[take])
+                index[name] = (np.repeat(np.arange(len(rows)), stops - starts), pos[take], tok[take])
             else:
                 arr = self._arrays[name]
                 if hasattr(arr, "oindex"):  # zarr: read the rows in stored order, then reorder
@@ -142,7 +205,12 @@ class Activations(Mapping):
                     arrays[name] = got[np.argsort(order, kind="stable")]
                 else:
                     arrays[name] = np.asarray(arr)[rows]
-        return Activations(arrays, wanted, self.attrs, index)
+        attention = {}
+        for block in self.attention_layers:
+            blocks = [self.attention(block, int(r)) for r in rows]
+            lengths = np.array([b.shape[1] for b in blocks], dtype=np.int64)
+            attention[block] = (np.concatenate([b.reshape(-1) for b in blocks]), lengths, self._attention[block][2])
+        return Activations(arrays, wanted, self.attrs, index, attention=attention, vocab=self._vocab)
 
     def to_dask(self) -> dict[str, Any]:
         """Each layer as a ``dask.array`` (chunked as stored), for computations larger than memory."""
