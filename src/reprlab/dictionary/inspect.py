@@ -4,8 +4,8 @@ The store is read block by block; for each latent a running top ``k`` over all r
 block's codes and the current top ``k`` concatenated, then ``topk``), so the result equals a full
 argsort of the latent's activations over every row (rows where the latent is 0 are not listed).
 For a token-level store (``pool="none"``) each row carries its stimulus and position
-(``acts.index(layer)``); with the stimuli and their tokenizer the token text and a window of
-context around it are added.
+(``acts.index(layer)``) and, where the store knows its tokenizer, the token text; the record then
+shows the token and a window of context around it.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def top_examples(
     sae : SparseAutoencoder or its directory
     acts : rl.Activations (a ``pool="none"`` layer for tokens) or an array (rows)
     stim : rl.stimuli set or list of texts, optional
-        The stimuli of the store, in its order; with ``tokenizer``, adds the token text.
+        The stimuli of the store, in its order: with ``tokenizer``, the token text of a store that
+        does not carry it (stores written with a known tokenizer carry their token texts).
     latents : list of int, optional
         Default: every latent.
     k : int
@@ -89,14 +90,32 @@ def top_examples(
         best_v, best_i = top.values, i.gather(0, top.indices)
     best_v, best_i = best_v.cpu().numpy(), best_i.cpu().numpy()
 
-    index = None
-    if is_store and rows.layer in getattr(acts, "_index", {}):
-        index = acts.index(rows.layer)
-    if tokenizer is not None and hasattr(tokenizer, "tokenizer") and tokenizer.tokenizer is not None:
-        tokenizer = tokenizer.tokenizer  # a zoo model
-    if tokenizer is not None and (stim is None or index is None):
-        raise ReprlabError("Token text needs a token-level store (pool='none') and its stimuli `stim` with the tokenizer.")
+    index = acts.index(rows.layer) if is_store and rows.layer in getattr(acts, "_index", {}) else None
+    texts = index.token if index is not None else None
+    if texts is None and tokenizer is not None:
+        if stim is None or index is None:
+            raise ReprlabError("Token text needs a token-level store (pool='none') and, with `tokenizer`, its stimuli `stim`.")
+        tokenizer = getattr(tokenizer, "tokenizer", None) or tokenizer  # a zoo model brings its tokenizer
     cache: dict[int, list[str]] = {}
+
+    def window(row: int, si: int, pos: int) -> tuple[str, str] | None:
+        if texts is not None:  # the store's own token texts: neighbouring rows of the same stimulus
+            lo = max(0, row - context)
+            same = [r for r in range(lo, min(len(texts), row + context + 1)) if index.stimulus[r] == si]
+            toks = {int(index.position[r]): str(texts[r]) for r in same}
+        elif tokenizer is not None:
+            if si not in cache:
+                cache[si] = _tokens_of(stim, tokenizer, si)
+            seq = cache[si]
+            toks = {p: t for p, t in enumerate(seq) if abs(p - pos) <= context}
+        else:
+            return None
+        if pos not in toks:
+            return None
+        left = "".join(toks[p] for p in sorted(toks) if p < pos)
+        right = "".join(toks[p] for p in sorted(toks) if p > pos)
+        return toks[pos], f"{left}[[{toks[pos]}]]{right}"
+
     out = []
     for c, latent in enumerate(lat):
         for rank in range(best_v.shape[0]):
@@ -106,14 +125,10 @@ def top_examples(
             row = int(best_i[rank, c])
             rec: dict[str, Any] = {"latent": int(latent), "rank": rank, "activation": value, "row": row}
             if index is not None:
-                si, pos = int(index[0][row]), int(index[1][row])
+                si, pos = int(index.stimulus[row]), int(index.position[row])
                 rec["stimulus"], rec["position"] = acts.ids[si], pos
-                if tokenizer is not None:
-                    toks = cache.setdefault(si, _tokens_of(stim, tokenizer, si))
-                    if pos < len(toks):
-                        rec["token"] = toks[pos]
-                        left = "".join(toks[max(0, pos - context) : pos])
-                        right = "".join(toks[pos + 1 : pos + 1 + context])
-                        rec["context"] = f"{left}[[{toks[pos]}]]{right}"
+                got = window(row, si, pos)
+                if got is not None:
+                    rec["token"], rec["context"] = got
             out.append(rec)
     return out
