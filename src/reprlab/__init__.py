@@ -34,6 +34,12 @@ _LAZY = {
     "stimuli": ("reprlab.capture.stimuli", None),
     "stats": ("reprlab.stats", None),
     "dictionary": ("reprlab.dictionary", None),
+    "intervene": ("reprlab.intervene", None),  # the package is callable: rl.intervene(model, edits)
+    "add": ("reprlab.intervene.edits", "add"),
+    "ablate": ("reprlab.intervene.edits", "ablate"),
+    "project_out": ("reprlab.intervene.edits", "project_out"),
+    "patch": ("reprlab.intervene.edits", "patch"),
+    "replace": ("reprlab.intervene.edits", "replace"),
 }
 
 __all__ = [
