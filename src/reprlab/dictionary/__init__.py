@@ -5,7 +5,8 @@
 >>> rl.dictionary.evaluate(sae, X_test).fvu                                                   # doctest: +SKIP
 
 Modules: :mod:`.sae` (the model, save/load), :mod:`.train` (the training recipe), :mod:`.data`
-(streaming rows from arrays and stores), :mod:`.metrics` (evaluate), :mod:`.inspect` (top
+(streaming rows from arrays and stores), :mod:`.metrics` (evaluate), :mod:`.splice`
+(loss recovered with the SAE spliced in), :mod:`.inspect` (top
 activating examples), :mod:`.match` (atoms across dictionaries), :mod:`.pursuit` (sparse codes
 over a given dictionary). The formulas and their references are in each module and in
 docs/dictionary.md.
@@ -16,14 +17,17 @@ from .match import Match, match
 from .metrics import Evaluation, evaluate
 from .pursuit import matching_pursuit, orthogonal_matching_pursuit
 from .sae import SparseAutoencoder, load
+from .splice import LossRecovered, loss_recovered
 from .train import train
 
 __all__ = [
     "Evaluation",
+    "LossRecovered",
     "Match",
     "SparseAutoencoder",
     "evaluate",
     "load",
+    "loss_recovered",
     "match",
     "matching_pursuit",
     "orthogonal_matching_pursuit",
