@@ -328,7 +328,7 @@ def _parser_sae(sub: Any) -> None:
     t.add_argument("store", help="activation store directory (reprlab extract ... --out)")
     t.add_argument("--layer", help="layer to train on (needed when the store has several)")
     t.add_argument("--kind", default="topk", choices=["topk", "batchtopk", "relu", "jumprelu"])
-    t.add_argument("--k", type=int, default=32, help="latents per row (topk), mean L0 (batchtopk), target L0 (jumprelu)")
+    t.add_argument("--k", type=int, default=32, help="L0: per row (topk), mean (batchtopk), target (jumprelu)")
     t.add_argument("--expansion", type=int, default=8, help="latents per input dimension (default 8)")
     t.add_argument("--steps", type=int, help="optimiser steps (default: one pass over the rows)")
     t.add_argument("--batch-size", type=int, default=4096)

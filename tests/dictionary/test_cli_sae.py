@@ -23,7 +23,10 @@ def test_train_then_report(tmp_path, capsys):
     assert "running FVU" in capsys.readouterr().out
     sae = rl.dictionary.load(tmp_path / "sae")
     assert (sae.kind, sae.k, sae.m, sae.layer) == ("topk", 4, 64, "model.layers.1")
-    assert main(["sae", "report", str(tmp_path / "sae"), str(store), "--latents", "3", "--out", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(["sae", "report", str(tmp_path / "sae"), str(store), "--latents", "3", "--out", str(tmp_path / "r.json")])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "fvu" in out and "[[" in out
     report = json.loads((tmp_path / "r.json").read_text())

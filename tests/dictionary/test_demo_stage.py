@@ -14,7 +14,9 @@ from tests.tiny_lms import tiny_lm, tiny_tokenizer
 
 def test_stage_dictionary_on_a_tiny_model(tmp_path):
     model = tiny_lm("llama", n_layers=7)  # has a model.layers.6
-    zm = ZooModel("smollm2-135m", model, TextPreprocess(tiny_tokenizer(), max_length=32), ["model.layers.6"], "text", "mean")
+    zm = ZooModel(
+        "smollm2-135m", model, TextPreprocess(tiny_tokenizer(), max_length=32), ["model.layers.6"], "text", "mean"
+    )
     lms = SimpleNamespace(zoo={"smollm2-135m": zm}, stimuli={"lee50": rl.stimuli.load("lee50")})
     demo = Demo(tmp_path, seed=0)
     stage_dictionary(demo, lms)

@@ -58,5 +58,5 @@ def test_trained_sae_lies_between_and_bad_width_raises(lm):
                               progress=False)  # fmt: skip
     res = rl.dictionary.loss_recovered(sae, model, "model.layers.1", TEXTS, preprocess=prep)
     assert 0.0 < res.recovered < 1.0 and res.kl_sae < res.kl_zero
-    with pytest.raises(rl.ReprlabError, match="input width 16 but 'model.layers.1' outputs width 32"):
+    with pytest.raises(rl.ReprlabError, match=r"input width 16 but 'model\.layers\.1' outputs width 32"):
         rl.dictionary.loss_recovered(SparseAutoencoder(16, 32, "relu"), model, "model.layers.1", TEXTS, preprocess=prep)

@@ -148,7 +148,7 @@ def test_bad_input_is_reported():
     with pytest.raises(rl.ReprlabError, match="`kind` must be one of"):
         rl.dictionary.train(X, kind="gated", progress=False)
     acts = rl.Activations({"model.layers.6": X}, [str(i) for i in range(500)])
-    with pytest.raises(rl.ReprlabError, match="no layer 'model.layers.7'.*Did you mean 'model.layers.6'"):
+    with pytest.raises(rl.ReprlabError, match=r"no layer 'model\.layers\.7'.*Did you mean 'model\.layers\.6'"):
         rl.dictionary.train(acts, "model.layers.7", progress=False)
     bad = X.copy()
     bad[123] = np.nan

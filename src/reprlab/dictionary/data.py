@@ -69,7 +69,11 @@ class Rows:
     def read(self, start: int, stop: int) -> torch.Tensor:
         """Rows ``start:stop`` as float32, checked for NaN / Inf."""
         block = self.arr[start:stop]
-        t = block.to(torch.float32) if isinstance(block, torch.Tensor) else torch.from_numpy(np.asarray(block, dtype=np.float32))
+        t = (
+            block.to(torch.float32)
+            if isinstance(block, torch.Tensor)
+            else torch.from_numpy(np.asarray(block, dtype=np.float32))
+        )
         if not bool(torch.isfinite(t.sum())):
             bad = (~torch.isfinite(t)).any(dim=1).nonzero().flatten()
             if len(bad):

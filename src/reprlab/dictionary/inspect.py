@@ -72,7 +72,9 @@ def top_examples(
     is_store = isinstance(acts, Activations)
     rows = Rows(acts, layer if layer is not None else (sae.layer if is_store else None), name="acts")
     if rows.d != sae.d:
-        raise ReprlabError(f"`acts` has {rows.d} features but the SAE expects {sae.d}; use the layer it was trained on.")
+        raise ReprlabError(
+            f"`acts` has {rows.d} features but the SAE expects {sae.d}; use the layer it was trained on."
+        )
     k = _check_int(k, "k")
     lat = np.arange(sae.m) if latents is None else np.asarray(list(latents), dtype=np.int64)
     if lat.ndim != 1 or len(lat) == 0 or lat.min() < 0 or lat.max() >= sae.m:
@@ -94,7 +96,9 @@ def top_examples(
     texts = index.token if index is not None else None
     if texts is None and tokenizer is not None:
         if stim is None or index is None:
-            raise ReprlabError("Token text needs a token-level store (pool='none') and, with `tokenizer`, its stimuli `stim`.")
+            raise ReprlabError(
+                "Token text needs a token-level store (pool='none') and, with `tokenizer`, its stimuli `stim`."
+            )
         tokenizer = getattr(tokenizer, "tokenizer", None) or tokenizer  # a zoo model brings its tokenizer
     cache: dict[int, list[str]] = {}
 

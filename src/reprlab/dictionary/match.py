@@ -63,7 +63,9 @@ def _atoms(obj: Any, name: str) -> torch.Tensor:
         D = as_tensor(obj, name)
     norms = D.norm(dim=1, keepdim=True)
     if bool((norms == 0).any()):
-        raise ReprlabError(f"`{name}` has {int((norms == 0).sum())} all-zero atoms (rows); a cosine needs non-zero atoms.")
+        raise ReprlabError(
+            f"`{name}` has {int((norms == 0).sum())} all-zero atoms (rows); a cosine needs non-zero atoms."
+        )
     return D / norms
 
 

@@ -112,7 +112,9 @@ def evaluate(sae: Any, X: Any, layer: str | None = None, batch_size: int = 8192)
         fired += nz.sum(0)
         nx, nh = x64.norm(dim=1), xh64.norm(dim=1)
         denom = nx * nh
-        cos += float(torch.where(denom > 0, (x64 * xh64).sum(1) / denom.clamp_min(1e-300), torch.zeros_like(denom)).sum())
+        cos += float(
+            torch.where(denom > 0, (x64 * xh64).sum(1) / denom.clamp_min(1e-300), torch.zeros_like(denom)).sum()
+        )
         shrink += float(torch.where(nx > 0, nh / nx.clamp_min(1e-300), torch.zeros_like(nx)).sum())
     if float(ss_total) <= 0:
         raise ReprlabError("`X`: every row is the same, so the FVU (variance about the mean) is undefined.")

@@ -140,7 +140,9 @@ class SparseAutoencoder(torch.nn.Module):
         """``decode(encode(X))`` in one pass."""
         t, is_torch = self._input(X, "X", self.d)
         s = self.scale_.to(t.dtype)
-        out = torch.cat([self.decode_scaled(self.activate(self.pre_activations(b * s))) / s for b in t.split(_ENCODE_ROWS)])
+        out = torch.cat(
+            [self.decode_scaled(self.activate(self.pre_activations(b * s))) / s for b in t.split(_ENCODE_ROWS)]
+        )
         return out if is_torch else out.cpu().numpy()
 
     # --- persistence ------------------------------------------------------------------------------
@@ -201,4 +203,6 @@ def as_sae(obj: Any, name: str) -> SparseAutoencoder:
         return obj
     if isinstance(obj, (str, Path)):
         return load(obj)
-    raise ReprlabTypeError(f"`{name}` must be a SparseAutoencoder (rl.dictionary.train / load) or its directory; got {type(obj).__name__}.")
+    raise ReprlabTypeError(
+        f"`{name}` must be a SparseAutoencoder (rl.dictionary.train / load) or its directory; got {type(obj).__name__}."
+    )

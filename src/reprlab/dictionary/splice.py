@@ -59,7 +59,9 @@ def _token_stats(logits: torch.Tensor, clean_logp: torch.Tensor | None, ids: tor
 
 
 @torch.no_grad()
-def loss_recovered(sae: Any, lm: Any, layer: str, stimuli: Any, batch_size: int = 8, *, preprocess: Any = None) -> LossRecovered:
+def loss_recovered(
+    sae: Any, lm: Any, layer: str, stimuli: Any, batch_size: int = 8, *, preprocess: Any = None
+) -> LossRecovered:
     """Splice ``sae`` into ``lm`` at ``layer`` and measure the language-modelling loss it costs.
 
     Parameters

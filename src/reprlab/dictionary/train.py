@@ -91,7 +91,12 @@ def _check_int(value: Any, name: str, low: int = 1) -> int:
 
 
 def _check_pos(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not (value > 0) or not math.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.number))
+        or not (value > 0)
+        or not math.isfinite(value)
+    ):
         raise ReprlabError(f"`{name}` must be a positive number; got {value!r}.")
     return float(value)
 
@@ -212,7 +217,9 @@ def train(
     if kind != "relu":
         k = _check_int(k, "k")
         if k > m:
-            raise ReprlabError(f"`k` ({k}) is larger than the number of latents ({m} = expansion x d); lower k or raise expansion.")
+            raise ReprlabError(
+                f"`k` ({k}) is larger than the number of latents ({m} = expansion x d); lower k or raise expansion."
+            )
     else:
         k = None
     batch_size = _check_int(batch_size, "batch_size")
@@ -234,9 +241,9 @@ def train(
     scale = math.sqrt(d) / mean_norm
     settings = {
         "kind": kind, "k": k, "d": d, "m": m, "steps": steps, "batch_size": batch_size, "seed": int(seed),
-        "lr": lr, "l1_coeff": l1_coeff, "sparsity_coeff": sparsity_coeff, "bandwidth": bandwidth, "theta_init": theta_init,
-        "auxk_alpha": auxk_alpha, "dead_after": dead_after, "buffer_rows": buffer_rows, "n_rows": rows.n,
-        "layer": rows.layer, "scale": scale,
+        "lr": lr, "l1_coeff": l1_coeff, "sparsity_coeff": sparsity_coeff, "bandwidth": bandwidth,
+        "theta_init": theta_init, "auxk_alpha": auxk_alpha, "dead_after": dead_after, "buffer_rows": buffer_rows,
+        "n_rows": rows.n, "layer": rows.layer, "scale": scale,
     }  # fmt: skip
 
     sae = SparseAutoencoder(d, m, kind, k, rows.layer)
@@ -287,7 +294,9 @@ def train(
             x = next(batches).to(dev) * scale
             for group in opt.param_groups:
                 group["lr"] = lr * min(1.0, (steps - step) / max(1.0, 0.2 * steps))
-            loss, z, err = _loss(sae, x, step, steps, since_fired >= dead_after, l1_coeff, sparsity_coeff, bandwidth, auxk_alpha)
+            loss, z, err = _loss(
+                sae, x, step, steps, since_fired >= dead_after, l1_coeff, sparsity_coeff, bandwidth, auxk_alpha
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             with torch.no_grad():

@@ -85,6 +85,11 @@ def stage_dictionary(demo: Any, lms: Any) -> None:
             "title": "Sparse autoencoder latents (SmolLM2 layer 6)",
             "text": text,
             "figures": [fig],
-            "tables": [{"file": demo.save_records(records, "sae_latents"), "caption": "densest SAE latents and their top tokens"}],
+            "tables": [
+                {
+                    "file": demo.save_records(records, "sae_latents"),
+                    "caption": "densest SAE latents and their top tokens",
+                }
+            ],
         }
     )
