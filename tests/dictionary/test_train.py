@@ -95,7 +95,7 @@ _CHILD = textwrap.dedent(
     import sys, numpy as np, reprlab as rl
     X = np.load(sys.argv[1])
     sae = rl.dictionary.train(X, kind="topk", k=2, n_latents=32, steps=int(sys.argv[4]), batch_size=64, seed=1,
-                              checkpoint=sys.argv[2], checkpoint_every=5, progress=False)
+                              checkpoint=sys.argv[2], checkpoint_every=10, progress=False)
     sae.save(sys.argv[3])
     """
 )
@@ -110,7 +110,7 @@ def _child(tmp_path: Path, ckpt: str, out: str, steps: int) -> subprocess.Popen:
 def test_killed_mid_training_resumes_to_the_same_weights(tmp_path):
     X, _, _ = planted(3000, 32, 8, 2, seed=7)
     np.save(tmp_path / "X.npy", X)
-    steps = 400
+    steps = 300
     full = _child(tmp_path, "full.pt", "full", steps)
     victim = _child(tmp_path, "ckpt.pt", "resumed", steps)
     ckpt = tmp_path / "ckpt.pt"

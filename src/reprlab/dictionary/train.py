@@ -133,11 +133,10 @@ class _Progress:
 
 
 def _save_atomic(obj: dict[str, Any], path: Path) -> None:
+    """Write to a temporary file, then rename it over ``path``: a reader (or a run killed mid-write)
+    sees the previous checkpoint or the new one, never a partial file."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
+    torch.save(obj, tmp)
     os.replace(tmp, path)
 
 
