@@ -158,6 +158,11 @@ def test_bad_input_is_reported():
         rl.dictionary.train(X, k=2, batch_size=1000, progress=False)
     with pytest.raises(rl.ReprlabTypeError, match="must be an array"):
         rl.dictionary.train("not data", progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(rl.ReprlabError, match="CUDA is not available"):
+            rl.dictionary.train(X, k=2, n_latents=16, batch_size=100, steps=3, device="cuda", progress=False)
+    sae = rl.dictionary.train(X, k=2, n_latents=16, batch_size=100, steps=3, device="cpu", progress=False)
+    assert sae.W_dec.device.type == "cpu" and sae.info["device"] == "cpu"
 
 
 def test_codes_are_a_representation_for_compare_and_describe():
