@@ -4,13 +4,14 @@
    512-token truncation) over the 300 Lee background documents, into a zarr store (cached).
 2. The documents split at random (seed 0): 270 for training, 30 held out; the token rows follow
    their documents, so no held-out document is seen in training.
-3. ``rl.dictionary.train(kind="topk", k=32, expansion=8, batch_size=4096, steps=STEPS)``, timed.
+3. ``rl.dictionary.train(kind="topk", k=32, expansion=8, batch_size=B, steps=STEPS, lr=LR)``, timed.
 4. ``rl.dictionary.evaluate`` on the held-out tokens (FVU, L0, dead fraction) and
    ``rl.dictionary.loss_recovered`` on the held-out documents (the SAE spliced in).
 
 Usage::
 
-    PYTHONPATH=src python benchmarks/sae_smollm2.py [--steps 200] [--threads 2] [--cache DIR] [--json out.json]
+    PYTHONPATH=src python benchmarks/sae_smollm2.py [--steps 200] [--batch-size 4096] [--lr LR] [--threads 2]
+        [--cache DIR] [--json out.json]
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import torch
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--batch-size", type=int, default=4096)
+    ap.add_argument("--lr", type=float, help="default: the recipe's 2e-4 / sqrt(m / 2^14)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", default="/tmp/reprlab-bench-sae")
     ap.add_argument("--json")
@@ -47,7 +50,9 @@ def main() -> None:
     n_train, n_test = train.shape(layer)[0], test.shape(layer)[0]
 
     t0 = time.perf_counter()
-    sae = rl.dictionary.train(train, layer, kind="topk", k=32, expansion=8, batch_size=4096, steps=args.steps, seed=0)
+    sae = rl.dictionary.train(
+        train, layer, kind="topk", k=32, expansion=8, batch_size=args.batch_size, steps=args.steps, lr=args.lr, seed=0
+    )
     t_train = time.perf_counter() - t0
     ev = rl.dictionary.evaluate(sae, test, layer)
     held = stim.subset(list(test_ids))
@@ -58,6 +63,8 @@ def main() -> None:
         "tokens": {"train": n_train, "held_out": n_test, "documents": [len(train_ids), len(test_ids)]},
         "threads": args.threads,
         "steps": args.steps,
+        "batch_size": args.batch_size,
+        "lr": sae.info["lr"],
         "seconds": {"extract (cached after the first run)": round(t_extract, 1), "train": round(t_train, 1),
                     "loss_recovered": round(t_lr, 1)},
         "held_out": {"fvu": ev.fvu, "l0": ev.l0, "dead_fraction": ev.dead_fraction, "cosine": ev.cosine},
