@@ -1,7 +1,7 @@
 """Demo stage ``dictionary``: a small TopK SAE on SmolLM2's layer 6, its latents and their density.
 
 Demo-sized so that it runs in under a minute on 2 cores: the 50 lee50 documents at the demo's token
-limit (one row per token, ~6,000 rows), 4x expansion, k=16, 150 steps of 1,024 tokens. The full
+limit (one row per token), 4x expansion, k=16, 100 steps of 1,024 tokens at lr 2e-3. The full
 analysis (8x, k=32, the lee300 token store split by document, with the loss recovered) is
 ``benchmarks/sae_smollm2.py`` or ``reprlab sae train``; see docs/dictionary.md.
 """
@@ -44,7 +44,16 @@ def stage_dictionary(demo: Any, lms: Any) -> None:
     test_ids, train_ids = ids[:5], ids[5:]  # held out by document
     train, test = acts.subset(train_ids), acts.subset(test_ids)
     sae = rl.dictionary.train(
-        train, LAYER, kind="topk", k=16, expansion=4, steps=150, batch_size=1024, seed=demo.seed, progress=False
+        train,
+        LAYER,
+        kind="topk",
+        k=16,
+        expansion=4,
+        steps=100,
+        batch_size=1024,
+        lr=2e-3,
+        seed=demo.seed,
+        progress=False,
     )
     ev = rl.dictionary.evaluate(sae, test, LAYER)
     full = rl.dictionary.evaluate(sae, acts, LAYER)
@@ -72,7 +81,7 @@ def stage_dictionary(demo: Any, lms: Any) -> None:
     )
     seconds = time.perf_counter() - t0
     text = (
-        f"A TopK sparse autoencoder ({sae.m} latents = 4 x {sae.d}, k=16, 150 steps of 1,024 tokens) on the "
+        f"A TopK sparse autoencoder ({sae.m} latents = 4 x {sae.d}, k=16, 100 steps of 1,024 tokens at lr 2e-3) on the "
         f"{train.shape(LAYER)[0]} tokens of 45 lee50 documents at SmolLM2 {LAYER}. On the {ev.n_rows} tokens of 5 "
         f"held-out documents: FVU {ev.fvu:.3f}, L0 {ev.l0:.1f}, cosine {ev.cosine:.3f}, dead latents "
         f"{ev.dead_fraction:.1%}. The table lists the densest latents with their top tokens ({seconds:.0f} s). "
