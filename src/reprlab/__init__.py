@@ -39,6 +39,7 @@ _LAZY = {
     "stats": ("reprlab.stats", None),
     "lens": ("reprlab.lens", None),
     "heads": ("reprlab.lens.heads", None),
+    "dictionary": ("reprlab.dictionary", None),
     "intervene": ("reprlab.intervene", None),  # the package is callable: rl.intervene(model, edits)
     "add": ("reprlab.intervene.edits", "add"),
     "ablate": ("reprlab.intervene.edits", "ablate"),

@@ -678,6 +678,57 @@ def _read_column(path: str, what: str) -> Any:
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
+# --- reprlab sae ------------------------------------------------------------------------------
+
+_SAE_EXAMPLE = """Examples:
+  reprlab sae train acts.zarr --layer model.layers.6 --k 32 --expansion 8 --steps 2000 --out sae/
+  reprlab sae report sae/ held_out.zarr --latents 10 --out sae/report.json"""
+
+
+def _parser_sae(sub: Any) -> None:
+    p = sub.add_parser(
+        "sae",
+        help="train a sparse autoencoder on a store, or report on one",
+        description="Sparse autoencoders on an activation store (rl.dictionary).\n\n" + _SAE_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    what = p.add_subparsers(dest="sae_command", metavar="{train,report}")
+    what.required = True
+    t = what.add_parser(
+        "train",
+        help="train an SAE on one layer of a store",
+        description="Train an SAE (rl.dictionary.train) and save it to --out.\n\n" + _SAE_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument("store", help="activation store directory (reprlab extract ... --out)")
+    t.add_argument("--layer", help="layer to train on (needed when the store has several)")
+    t.add_argument("--kind", default="topk", choices=["topk", "batchtopk", "relu", "jumprelu"])
+    t.add_argument("--k", type=int, default=32, help="L0: per row (topk), mean (batchtopk), target (jumprelu)")
+    t.add_argument("--expansion", type=int, default=8, help="latents per input dimension (default 8)")
+    t.add_argument("--steps", type=int, help="optimiser steps (default: one pass over the rows)")
+    t.add_argument("--batch-size", type=int, default=4096)
+    t.add_argument("--l1-coeff", type=float, default=5.0, help="L1 penalty of --kind relu")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", help="e.g. cuda")
+    t.add_argument("--checkpoint", help="checkpoint file: written during training, resumed from if present")
+    t.add_argument("--out", required=True, help="directory for the SAE (sae.json, sae.pt)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    r = what.add_parser(
+        "report",
+        help="evaluate an SAE on a store and list its top latents",
+        description="Evaluate a saved SAE on held-out rows (rl.dictionary.evaluate) and show the density\n"
+        "histogram and the top activating tokens of some latents.\n\n" + _SAE_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("sae", help="SAE directory (reprlab sae train --out)")
+    r.add_argument("store", help="activation store with held-out rows")
+    r.add_argument("--layer", help="layer (default: the one the SAE was trained on)")
+    r.add_argument("--latents", type=int, default=10, help="how many of the densest latents to show (default 10)")
+    r.add_argument("--examples", type=int, default=5, help="top examples per latent (default 5)")
+    r.add_argument("--out", help="write the metrics and examples as JSON here")
+
+
+def _cmd_sae(args: argparse.Namespace) -> int:
     import json
 
     import reprlab as rl
@@ -702,6 +753,39 @@ def _cmd_probe(args: argparse.Namespace) -> int:
         lines = [",".join(cols)] + [",".join("" if r[c] is None else str(r[c]) for c in cols) for r in rows]
         (out / "probe.csv").write_text("\n".join(lines) + "\n")
         print(f"wrote {out}/probe.json and probe.csv")
+    if args.sae_command == "train":
+        sae = rl.dictionary.train(
+            acts, args.layer, kind=args.kind, k=args.k, expansion=args.expansion, steps=args.steps,
+            batch_size=args.batch_size, device=args.device, seed=args.seed, l1_coeff=args.l1_coeff,
+            checkpoint=args.checkpoint, progress=not args.quiet,
+        )  # fmt: skip
+        sae.save(args.out)
+        info = sae.info
+        print(
+            f"{sae!r}: {info['steps']} steps in {info['seconds']:.1f} s, running FVU {info['running_fvu']:.4f}, "
+            f"L0 {info['running_l0']:.1f}, input scale {info['scale']:.4g}; saved to {args.out}/"
+        )
+        return 0
+    sae = rl.dictionary.load(args.sae)
+    layer = args.layer or sae.layer
+    ev = rl.dictionary.evaluate(sae, acts, layer)
+    rows = [[k, f"{v:.6g}"] for k, v in ev.to_dict().items() if isinstance(v, (int, float))]
+    print(_table(rows, ["metric", "value"]))
+    counts, edges = ev.density_hist
+    print("\nlog10 firing density of the live latents:")
+    for c, lo in zip(counts, edges[:-1]):
+        if c:
+            print(f"  [{lo:5.2f}, {lo + 0.25:5.2f})  {c:6d}  {'#' * int(50 * c / counts.max())}")
+    latents = np.argsort(-ev.density, kind="stable")[: args.latents].tolist()
+    examples = rl.dictionary.top_examples(sae, acts, latents=latents, k=args.examples, layer=layer)
+    print(f"\ntop {args.examples} examples of the {len(latents)} densest latents:")
+    table = [
+        [e["latent"], e["rank"], f"{e['activation']:.3g}", e.get("stimulus", e["row"]), e.get("context", "")]
+        for e in examples
+    ]
+    print(_table(table, ["latent", "rank", "activation", "stimulus/row", "context"]))
+    if args.out:
+        Path(args.out).write_text(json.dumps({"metrics": ev.to_dict(), "examples": examples}, indent=1))
     return 0
 
 
@@ -717,6 +801,7 @@ COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], 
     "heads": (_parser_heads, _cmd_heads),
     "steer": (_parser_steer, _cmd_steer),
     "probe": (_parser_probe, _cmd_probe),
+    "sae": (_parser_sae, _cmd_sae),
 }
 
 

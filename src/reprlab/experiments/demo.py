@@ -36,6 +36,7 @@ from ..results import ComparisonResult
 from .demo_intervals import stage_intervals
 from .demo_lens import stage_lens
 from .demo_intervene import stage_intervene
+from .demo_dictionary import stage_dictionary
 
 
 class Demo:
@@ -426,6 +427,7 @@ def run_demo(out: str | Path = "results", seed: int = 0, quick: bool = False) ->
     human = stage_human(demo, lms, n_boot=200 if quick else 1000)
     described = stage_describe(demo, lms)
     stage_intervene(demo, lms)
+    stage_dictionary(demo, lms)
     print_summary(human, described)
     stage_lens(demo, lms)
     path = demo.finish()
