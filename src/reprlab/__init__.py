@@ -33,6 +33,11 @@ _LAZY = {
     "zoo": ("reprlab.capture.zoo", None),
     "stimuli": ("reprlab.capture.stimuli", None),
     "stats": ("reprlab.stats", None),
+    "io": ("reprlab.io", None),
+    "datasets": ("reprlab.io.datasets", None),
+    "encoding": ("reprlab.brain.encode", "encoding"),
+    "identification": ("reprlab.brain.identify", "identification"),
+    "surprisal": ("reprlab.brain.behaviour", "surprisal"),
 }
 
 __all__ = [
