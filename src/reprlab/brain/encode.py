@@ -20,6 +20,9 @@ validation fold's squared error follows from its own statistics without forming 
 blocks or whole stimuli) give held-out predictions. For outer fold ``k`` the penalty (and band scales)
 of each channel is chosen by the summed validation error over the other folds (inner CV on the
 training folds only), then the model is refitted on all folds but ``k`` and predicts fold ``k``.
+The model trained without folds ``k`` and ``j`` serves both outer fold ``k`` (validated on ``j``)
+and outer fold ``j`` (validated on ``k``), so ``cv (cv - 1) / 2 + cv + 1`` eigendecompositions per
+band setting cover the whole nested search.
 Each channel's score is the mean over the outer folds of the held-out Pearson ``r`` (or
 ``R^2 = 1 - SSE / sum (y - mean y)^2``, the mean taken over the held-out fold, as
 ``sklearn.metrics.r2_score``). Scoring every fold's predictions pooled into one series instead is
@@ -108,31 +111,53 @@ def _fold_stats(
     return _FoldStats(n, sx, sy, G, B, yy)
 
 
-def _fit_all(
-    train: tuple[torch.Tensor, ...], scales: torch.Tensor, alphas: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Coefficients ``(M, A, p, C)`` for every band-scale setting and penalty, and the training means."""
+@dataclass
+class _Factor:
+    """A training set's ridge solution for every penalty, in the eigenbasis of each band setting.
+
+    For setting ``m`` with column scales ``D``: ``D Xc^T Xc D = V diag(l) V^T`` and ``Z = V^T D Xc^T Yc``, so
+    the coefficients of penalty ``alpha`` are ``W = D V diag(1 / (l + alpha)) Z``.
+    """
+
+    D: torch.Tensor  # (M, p)
+    V: torch.Tensor  # (M, p, p)
+    evals: torch.Tensor  # (M, p)
+    Z: torch.Tensor  # (M, p, C)
+    mx: torch.Tensor
+    my: torch.Tensor
+
+    def q(self, alphas: torch.Tensor) -> torch.Tensor:
+        """``diag(1 / (l + alpha)) Z`` for every setting and penalty: (M, A, p, C)."""
+        return self.Z[:, None] / (self.evals[:, None, :, None] + alphas[None, :, None, None])
+
+    def coef(self, alphas: torch.Tensor) -> torch.Tensor:
+        """Coefficients (M, A, p, C) in the original feature units."""
+        return self.D[:, None, :, None] * (self.V[:, None] @ self.q(alphas))
+
+
+def _factor(train: tuple[torch.Tensor, ...], scales: torch.Tensor) -> _Factor:
     n, sx, sy, G, B, _ = train
     mx, my = sx / n, sy / n
     Gc = G - n * torch.outer(mx, mx)
     Bc = B - n * torch.outer(mx, my)
-    out = []
-    for D in scales:
-        evals, V = torch.linalg.eigh(D[:, None] * Gc * D[None, :])
-        Z = V.T @ (D[:, None] * Bc)  # (p, C)
-        W = V @ (Z[None] / (evals.clamp_min(0.0)[None, :, None] + alphas[:, None, None]))  # (A, p, C)
-        out.append(D[None, :, None] * W)
-    return torch.stack(out), mx, my
+    evals, V = torch.linalg.eigh(scales[:, :, None] * Gc[None] * scales[:, None, :])
+    Z = V.mT @ (scales[:, :, None] * Bc[None])
+    return _Factor(scales, V, evals.clamp_min(0.0), Z, mx, my)
 
 
-def _sse(W: torch.Tensor, mx: torch.Tensor, my: torch.Tensor, val: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """Validation squared error ``(M, A, C)`` of every model in ``W`` (centred at the training means)."""
+def _sse(f: _Factor, alphas: torch.Tensor, val: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Validation squared error ``(M, A, C)`` of every model of ``f`` on a fold (centred at the training means)."""
     n, sx, sy, G, B, yy = val
+    mx, my = f.mx, f.my
     Gv = G - torch.outer(sx, mx) - torch.outer(mx, sx) + n * torch.outer(mx, mx)
     Bv = B - torch.outer(sx, my) - torch.outer(mx, sy) + n * torch.outer(mx, my)
     yv = yy - 2 * my * sy + n * my * my
-    cross = torch.einsum("mapc,pc->mac", W, Bv)
-    quad = (torch.einsum("pq,maqc->mapc", Gv, W) * W).sum(2)
+    DV = f.D[:, :, None] * f.V  # (M, p, p)
+    Ge = DV.mT @ Gv[None] @ DV  # validation Gram in each eigenbasis
+    Be = DV.mT @ Bv[None]
+    Q = f.q(alphas)
+    cross = (Q * Be[:, None]).sum(2)
+    quad = ((Ge[:, None] @ Q) * Q).sum(2)
     return yv - 2 * cross + quad
 
 
@@ -528,25 +553,26 @@ def encoding(
     stats = _fold_stats(X, Y, lag_arr, segments, folds, cv)
     C = Y.shape[1]
     pred = torch.empty_like(Y)
+    everyone = np.arange(cv)
+    inner = torch.zeros((cv, len(settings), len(alpha_arr), C), dtype=dt, device=dev)
+    if n_models > 1:  # the model trained without folds k and j serves outer fold k (inner j) and j (inner k)
+        for k, j in itertools.combinations(range(cv), 2):
+            f = _factor(stats.total((everyone != k) & (everyone != j)), scales)
+            inner[k] += _sse(f, alph, stats.fold(j))
+            inner[j] += _sse(f, alph, stats.fold(k))
     outer_sse = torch.zeros((len(settings), len(alpha_arr), C), dtype=dt, device=dev)
     for k in range(cv):
-        inner = torch.zeros_like(outer_sse)
-        if n_models > 1:
-            for j in range(cv):
-                if j != k:
-                    W, mx, my = _fit_all(stats.total((np.arange(cv) != k) & (np.arange(cv) != j)), scales, alph)
-                    inner += _sse(W, mx, my, stats.fold(j))
-        W, mx, my = _fit_all(stats.total(np.arange(cv) != k), scales, alph)
-        outer_sse += _sse(W, mx, my, stats.fold(k))
-        Wk = _pick(W, inner.reshape(n_models, C).argmin(0))
+        f = _factor(stats.total(everyone != k), scales)
+        outer_sse += _sse(f, alph, stats.fold(k))
+        Wk = _pick(f.coef(alph), inner[k].reshape(n_models, C).argmin(0))
         rows = np.flatnonzero(folds == k)
         for start in range(0, len(rows), _CHUNK):
             r = rows[start : start + _CHUNK]
-            pred[torch.as_tensor(r, device=dev)] = (lagged(X, lag_arr, segments, r) - mx) @ Wk + my
+            pred[torch.as_tensor(r, device=dev)] = (lagged(X, lag_arr, segments, r) - f.mx) @ Wk + f.my
     final = outer_sse.reshape(n_models, C).argmin(0)
-    W, mx, my = _fit_all(stats.total(np.ones(cv, dtype=bool)), scales, alph)
-    coef = _pick(W, final)
-    intercept = my - mx @ coef
+    f = _factor(stats.total(np.ones(cv, dtype=bool)), scales)
+    coef = _pick(f.coef(alph), final)
+    intercept = f.my - f.mx @ coef
     sel_setting = (final // len(alpha_arr)).cpu().numpy()
     sel_alpha = alpha_arr[(final % len(alpha_arr)).cpu().numpy()]
     band_alphas = None
