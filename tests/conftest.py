@@ -90,6 +90,14 @@ def assert_oracle(got, record: dict, rtol: float = 1e-6, atol: float = 1e-9) -> 
     )
 
 
+@pytest.fixture(scope="session")
+def smollm2_lm():
+    """The SmolLM2 zoo model, loaded once per test session (about 17 s and 1.2 GB)."""
+    import reprlab as rl
+
+    return rl.zoo.load("smollm2-135m")
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
