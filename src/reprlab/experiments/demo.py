@@ -33,6 +33,7 @@ import torch
 
 from .. import __version__
 from ..engine.results import ComparisonResult
+from .demo_brain import stage_brain
 
 
 class Demo:
@@ -420,6 +421,7 @@ def run_demo(out: str | Path = "results", seed: int = 0, quick: bool = False) ->
     stage_compare(demo, lms)
     human = stage_human(demo, lms, n_boot=200 if quick else 1000)
     described = stage_describe(demo, lms)
+    stage_brain(demo, lms)
     print_summary(human, described)
     path = demo.finish()
     print(f"\nwrote {demo.out}/ (JSON, CSV, figures) and {path} in {time.perf_counter() - t0:.0f} s")
