@@ -33,3 +33,10 @@ def test_nitime_sets():
 def test_unknown_name():
     with pytest.raises(ReprlabError, match="Did you mean 'nitime-fmri'"):
         rl.datasets.load("nitime-fmr")
+
+
+def test_naplib_transcripts_are_a_stimulus_set():
+    pytest.importorskip("h5py")
+    stim = rl.stimuli.load("naplib-speech")
+    d = rl.datasets.load("naplib-speech")
+    assert stim.kind == "text" and stim.items == d.transcripts and stim.ids == d.trials

@@ -20,6 +20,9 @@ matters for gensim's LGPL data files):
                 non-faces (label 0)
 ==============  =========================================================================================
 
+``naplib-speech`` holds the transcripts of naplib's 10 speech trials (their recorded responses:
+``rl.datasets.load("naplib-speech")``).
+
 For the two word-pair sets, ``items`` are the distinct words (in order of first appearance), so
 their activations can be extracted once; ``pairs`` and ``ratings`` hold the pairs and the human
 scores, and ``pair_index`` the rows of both words of each pair in ``items``.
@@ -258,6 +261,19 @@ def _lfw_subset() -> Stimuli:
     )
 
 
+def _naplib_speech() -> Stimuli:
+    from ..io.datasets import load as load_dataset
+
+    d = load_dataset("naplib-speech")
+    return Stimuli(
+        "naplib-speech",
+        "text",
+        list(d.transcripts),
+        list(d.trials),
+        source="naplib sample data: transcripts of the 10 trials; responses in rl.datasets.load('naplib-speech')",
+    )
+
+
 _SETS = {
     "lee50": _lee50,
     "lee300": _lee300,
@@ -268,6 +284,7 @@ _SETS = {
     "digits": _digits,
     "photos": _photos,
     "lfw-subset": _lfw_subset,
+    "naplib-speech": _naplib_speech,
 }
 
 
