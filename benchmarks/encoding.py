@@ -13,7 +13,8 @@ a ratio (scikit-learn time / reprlab time):
   penalty choice for all channels in one fit) on the training folds, predicting the held-out fold;
   Pearson r per fold and channel, averaged over folds. This is the fastest scikit-learn route, and
   does less than reprlab: its leave-one-out choice ignores the autocorrelation of time samples.
-* scikit-learn ("nested", ``--nested-channels K``, on K channels only since it is slow): the lagged design built once with NumPy; then for each of the 5
+* scikit-learn ("nested", ``--nested-channels K``, on K channels only since it is slow): the lagged
+  design built once with NumPy; then for each of the 5
   contiguous outer folds and each channel, ``RidgeCV(alphas, cv=PredefinedSplit(the 4 other folds))``
   fitted on the training folds and predicting the held-out fold, then Pearson r per fold and
   channel, averaged over folds. RidgeCV refuses ``alpha_per_target`` with explicit folds, hence the
@@ -108,8 +109,10 @@ def main() -> None:
     print(f"  ratio sklearn loo / reprlab = {med['sklearn loo'] / med['reprlab']:.1f}x")
     if args.nested_channels:
         k = args.nested_channels
-        print(f"  ratio sklearn nested ({k} of {args.channels} channels) / reprlab (all channels) = "
-              f"{med[f'sklearn nested, {k} channels'] / med['reprlab']:.1f}x")
+        print(
+            f"  ratio sklearn nested ({k} of {args.channels} channels) / reprlab (all channels) = "
+            f"{med[f'sklearn nested, {k} channels'] / med['reprlab']:.1f}x"
+        )
         print(f"  max |r reprlab - r sklearn nested| over those channels = {np.abs(e.r[:k] - r_peer).max():.2e}")
 
 

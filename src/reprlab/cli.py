@@ -304,7 +304,9 @@ def _lags_arg(text: str) -> list[int]:
             return list(range(*(int(x) for x in text.split(":"))))
         return [int(x) for x in text.split(",")]
     except ValueError:
-        raise ReprlabError(f"--lags {text!r}: use START:STOP[:STEP] (samples, STOP excluded) or a list 0,2,5.") from None
+        raise ReprlabError(
+            f"--lags {text!r}: use START:STOP[:STEP] (samples, STOP excluded) or a list 0,2,5."
+        ) from None
 
 
 def _one_array(path: str, what: str) -> np.ndarray:
@@ -370,8 +372,16 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     groups = None if args.groups is None else np.asarray(_one_array(args.groups, "groups")).reshape(-1)
     alphas = None if args.alphas is None else [float(a) for a in args.alphas.split(",")]
     e = rl.encoding(
-        X, Y, lags=_lags_arg(args.lags), alphas=alphas, cv=args.cv, groups=groups, score=args.score,
-        n_boot=args.n_boot, seed=args.seed, device=args.device,
+        X,
+        Y,
+        lags=_lags_arg(args.lags),
+        alphas=alphas,
+        cv=args.cv,
+        groups=groups,
+        score=args.score,
+        n_boot=args.n_boot,
+        seed=args.seed,
+        device=args.device,
     )
     df = e.to_pandas()
     print(df.to_string(float_format=lambda v: f"{v:.4g}"))
@@ -381,7 +391,11 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         df.to_csv(out / "encoding.csv")
         record = {
-            "lags": e.lags.tolist(), "cv": args.cv, "score": args.score, "n_boot": args.n_boot, "seed": args.seed,
+            "lags": e.lags.tolist(),
+            "cv": args.cv,
+            "score": args.score,
+            "n_boot": args.n_boot,
+            "seed": args.seed,
             "channels": {c: {k: float(v) for k, v in row.items()} for c, row in df.iterrows()},
         }
         (out / "encoding.json").write_text(json.dumps(record, indent=1))

@@ -17,8 +17,26 @@ def test_encode_command_matches_the_function(tmp_path, capsys):
     g = np.repeat(np.arange(8), 100)
     np.savez(tmp_path / "d.npz", x=X, y=Y, g=g)
     d = str(tmp_path / "d.npz")
-    assert main(["encode", f"{d}:x", f"{d}:y", "--groups", f"{d}:g", "--lags", "0:4", "--cv", "4",
-                 "--n-boot", "100", "--out", str(tmp_path / "res")]) == 0
+    assert (
+        main(
+            [
+                "encode",
+                f"{d}:x",
+                f"{d}:y",
+                "--groups",
+                f"{d}:g",
+                "--lags",
+                "0:4",
+                "--cv",
+                "4",
+                "--n-boot",
+                "100",
+                "--out",
+                str(tmp_path / "res"),
+            ]
+        )
+        == 0
+    )
     e = rl.encoding(X, Y, lags=range(4), groups=g, cv=4, n_boot=100)
     rec = json.loads((tmp_path / "res" / "encoding.json").read_text())
     got = np.array([rec["channels"][str(c)]["r"] for c in range(4)])

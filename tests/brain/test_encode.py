@@ -93,8 +93,15 @@ def test_groups_keep_stimuli_whole_and_lags_inside_them(rng):
     for g in range(12):
         assert len(np.unique(e.folds[groups == g])) == 1
     # a lag never reaches into the previous stimulus: the first 4 samples of each stimulus see zeros
-    one = rl.encoding(np.eye(1200)[:, :1] * 0 + (np.arange(1200) % 100 == 0)[:, None], Y[:, :1], lags=[1],
-                      alphas=[1.0], groups=groups, cv=4, n_boot=10)
+    one = rl.encoding(
+        np.eye(1200)[:, :1] * 0 + (np.arange(1200) % 100 == 0)[:, None],
+        Y[:, :1],
+        lags=[1],
+        alphas=[1.0],
+        groups=groups,
+        cv=4,
+        n_boot=10,
+    )
     assert np.isfinite(one.r).all()
 
 

@@ -12,8 +12,8 @@ from reprlab.errors import ReprlabError
 
 @pytest.mark.parametrize("sigma", [1.0, 1.5, 2.5])
 def test_pairwise_accuracy_matches_the_analytic_value(sigma):
-    # Y_i = s_i + sigma e_i, prediction s_i. With a = Y_i - s_i ~ N(0, sigma^2 I) and b = Y_j - s_i ~ N(0, (2 + sigma^2) I)
-    # independent, P(|a| < |b|) = P(F(C, C) < (2 + sigma^2) / sigma^2).
+    # Y_i = s_i + sigma e_i, prediction s_i. With a = Y_i - s_i ~ N(0, sigma^2 I) and
+    # b = Y_j - s_i ~ N(0, (2 + sigma^2) I) independent, P(|a| < |b|) = P(F(C, C) < (2 + sigma^2) / sigma^2).
     rng = np.random.default_rng(int(sigma * 10))
     n, c = 600, 10
     S = rng.normal(size=(n, c))

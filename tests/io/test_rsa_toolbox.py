@@ -59,9 +59,7 @@ def test_rdms_from_a_converted_dataset_equal_rsatoolbox(dataset, peer_method, ou
 
 
 def test_rdms_round_trip(dataset):
-    peer = rsatoolbox.rdm.calc_rdm(
-        [dataset, dataset], method="correlation", descriptor="conds"
-    )
+    peer = rsatoolbox.rdm.calc_rdm([dataset, dataset], method="correlation", descriptor="conds")
     peer.rdm_descriptors["subject"] = ["s01", "s02"]
     got = rl.io.from_rsatoolbox(peer)
     assert len(got) == 2 and got.method == "correlation"
@@ -81,7 +79,7 @@ def test_rdms_round_trip(dataset):
 def test_brain_rsa_with_a_noise_ceiling_through_the_round_trip(dataset):
     rng = np.random.default_rng(1)
     subjects = []
-    for s in range(4):
+    for _ in range(4):
         ds = rsatoolbox.data.Dataset(
             dataset.measurements + 0.5 * rng.normal(size=dataset.measurements.shape),
             obs_descriptors=dataset.obs_descriptors,

@@ -27,7 +27,8 @@ Each channel's score is the mean over the outer folds of the held-out Pearson ``
 ``R^2 = 1 - SSE / sum (y - mean y)^2``, the mean taken over the held-out fold, as
 ``sklearn.metrics.r2_score``). Scoring every fold's predictions pooled into one series instead is
 biased below zero when there is no real relation: each fold's prediction offset and scale come
-from the other folds' responses, so they are anticorrelated with the held-out fold's own. The reported coefficients (``coef``) are refitted on all data
+from the other folds' responses, so they are anticorrelated with the held-out fold's own. The
+reported coefficients (``coef``) are refitted on all data
 with each channel's penalty chosen by the outer-fold error.
 
 **Intervals.** A bootstrap over units of held-out samples, stratified by fold (each fold's units
@@ -424,7 +425,8 @@ def _units(folds: np.ndarray, groups: np.ndarray | None, block: Any, lags: np.nd
     if few.min() < 2:
         raise ReprlabError(
             f"Fold {int(few.argmin())} holds {int(few.min())} bootstrap unit (stimulus or block); the stratified "
-            "bootstrap needs at least 2 per fold. Pass a smaller `block` (samples per unit), fewer folds or more stimuli."
+            "bootstrap needs at least 2 per fold. Pass a smaller `block` (samples per unit), fewer folds or "
+            "more stimuli."
         )
     return units.reshape(-1), unit_fold
 

@@ -135,7 +135,8 @@ def _nitime_fmri() -> BrainDataset:
     data = np.loadtxt(path, delimiter=",", skiprows=1)
     return BrainDataset(
         name="nitime-fmri",
-        description="resting-state fMRI: 250 volumes x 31 region time series (WM, Vent, Brain, then 28 ROIs), TR 1.89 s",
+        description="resting-state fMRI: 250 volumes x 31 region time series (WM, Vent, Brain, then 28 ROIs), "
+        "TR 1.89 s",
         source=f"nitime {path}",
         licence="BSD-3-Clause (nitime)",
         responses=[data],

@@ -130,7 +130,9 @@ def _check_trials(trials: Any) -> dict[str, np.ndarray]:
         raise ReprlabError("`trials` holds no trial.")
     for k, v in cols.items():
         if v.ndim != 1 or len(v) != n:
-            raise ReprlabError(f"Column {k!r} of `trials` has shape {v.shape}; every column needs one value per trial ({n}).")
+            raise ReprlabError(
+                f"Column {k!r} of `trials` has shape {v.shape}; every column needs one value per trial ({n})."
+            )
         if v.dtype == object and not all(isinstance(x, str) for x in v):
             raise ReprlabError(f"Column {k!r} of `trials` mixes types; NWB columns hold numbers or strings.")
     if np.any(cols["stop_time"] < cols["start_time"]):
@@ -254,9 +256,7 @@ def read_nwb(path: str | Path, *, series: str = "responses") -> NWBData:
                 "responses to stimuli through it: add one (start_time, stop_time and stimulus columns per trial), "
                 "e.g. rl.io.write_nwb(..., trials=...)."
             )
-        trials = {
-            c: np.asarray(nwb.trials[c].data[:]) for c in nwb.trials.colnames if not c.endswith("_index")
-        }
+        trials = {c: np.asarray(nwb.trials[c].data[:]) for c in nwb.trials.colnames if not c.endswith("_index")}
         trials = {"start_time": trials.pop("start_time"), "stop_time": trials.pop("stop_time"), **trials}
         out = NWBData(trials=trials, description=str(nwb.session_description), path=str(path))
         acq = nwb.acquisition

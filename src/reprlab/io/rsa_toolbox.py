@@ -155,7 +155,7 @@ def to_rsatoolbox(
     channels: Sequence[str] | None = None,
     descriptors: dict[str, Any] | None = None,
 ) -> Any:
-    """A :class:`BrainData` or array -> rsatoolbox ``Dataset``; an ``rl.RDM``, list of RDMs or :class:`RDMSet` -> ``RDMs``.
+    """:class:`BrainData` or an array -> rsatoolbox ``Dataset``; ``rl.RDM``, RDM list or :class:`RDMSet` -> ``RDMs``.
 
     For an array ``(n_observations, n_channels)``, ``conditions`` and ``runs`` become the observation
     descriptors ``"conds"`` and ``"runs"``, ``channels`` the channel descriptor ``"names"``, and
@@ -196,7 +196,8 @@ def to_rsatoolbox(
     arr = np.asarray(obj)
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
         raise ReprlabTypeError(
-            f"`obj` must be an array (n_observations, n_channels), BrainData, rl.RDM or RDMSet; got {type(obj).__name__}."
+            "`obj` must be an array (n_observations, n_channels), BrainData, rl.RDM or RDMSet; "
+            f"got {type(obj).__name__}."
         )
     if arr.ndim != 2:
         raise ReprlabError(
