@@ -167,3 +167,15 @@ def test_bad_input():
         rl.encoding(X, Z)
     with pytest.raises(ReprlabError, match="constant"):
         rl.encoding(X, np.ones((100, 2)), lags=[0])
+
+
+def test_dtype_and_device(rng):
+    import torch
+
+    X, Y, _ = lagged_data(rng, n=800, c=2)
+    e64 = rl.encoding(X, Y, lags=range(3), n_boot=20, device="cpu")
+    e32 = rl.encoding(torch.as_tensor(X, dtype=torch.float32), Y, lags=range(3), n_boot=20, dtype="float32")
+    np.testing.assert_allclose(e32.r, e64.r, atol=1e-4)
+    if not torch.cuda.is_available():
+        with pytest.raises(ReprlabError, match="CUDA is not available"):
+            rl.encoding(X, Y, device="cuda")
