@@ -23,13 +23,14 @@ training folds only), then the model is refitted on all folds but ``k`` and pred
 The model trained without folds ``k`` and ``j`` serves both outer fold ``k`` (validated on ``j``)
 and outer fold ``j`` (validated on ``k``), so ``cv (cv - 1) / 2 + cv + 1`` eigendecompositions per
 band setting cover the whole nested search.
-Each channel's score is the mean over the outer folds of the held-out Pearson ``r`` (or
+
+**Scores.** Each channel's score is the mean over the outer folds of the held-out Pearson ``r`` (or
 ``R^2 = 1 - SSE / sum (y - mean y)^2``, the mean taken over the held-out fold, as
 ``sklearn.metrics.r2_score``). Scoring every fold's predictions pooled into one series instead is
 biased below zero when there is no real relation: each fold's prediction offset and scale come
 from the other folds' responses, so they are anticorrelated with the held-out fold's own. The
-reported coefficients (``coef``) are refitted on all data
-with each channel's penalty chosen by the outer-fold error.
+reported coefficients (``coef``) are refitted on all data with each channel's penalty chosen by the
+outer-fold error.
 
 **Intervals.** A bootstrap over units of held-out samples, stratified by fold (each fold's units
 are resampled among themselves): the units are whole stimuli when ``groups`` is given, otherwise
