@@ -13,6 +13,9 @@ a ratio (scikit-learn time / reprlab time):
   penalty choice for all channels in one fit) on the training folds, predicting the held-out fold;
   Pearson r per fold and channel, averaged over folds. This is the fastest scikit-learn route, and
   does less than reprlab: its leave-one-out choice ignores the autocorrelation of time samples.
+* scikit-learn ("loo per channel", ``--loop-channels``): the same, one ``RidgeCV(alphas)`` per
+  channel (each channel's own leave-one-out penalty), the loop a user without ``alpha_per_target``
+  writes.
 * scikit-learn ("nested", ``--nested-channels K``, on K channels only since it is slow): the lagged
   design built once with NumPy; then for each of the 5
   contiguous outer folds and each channel, ``RidgeCV(alphas, cv=PredefinedSplit(the 4 other folds))``
@@ -47,7 +50,9 @@ def lag_design(X: np.ndarray, lags: range) -> np.ndarray:
     return out
 
 
-def peer(X: np.ndarray, Y: np.ndarray, lags: range, alphas: np.ndarray, cv: int, inner: bool) -> np.ndarray:
+def peer(
+    X: np.ndarray, Y: np.ndarray, lags: range, alphas: np.ndarray, cv: int, inner: bool, per_channel: bool = False
+) -> np.ndarray:
     from sklearn.linear_model import RidgeCV
     from sklearn.model_selection import PredefinedSplit
 
@@ -62,6 +67,8 @@ def peer(X: np.ndarray, Y: np.ndarray, lags: range, alphas: np.ndarray, cv: int,
             P = np.stack(
                 [RidgeCV(alphas=alphas, cv=split).fit(D[tr], Y[tr, c]).predict(D[te]) for c in range(Y.shape[1])], 1
             )
+        elif per_channel:
+            P = np.stack([RidgeCV(alphas=alphas).fit(D[tr], Y[tr, c]).predict(D[te]) for c in range(Y.shape[1])], 1)
         else:
             P = RidgeCV(alphas=alphas, alpha_per_target=True).fit(D[tr], Y[tr]).predict(D[te])
         Pc, Yc = P - P.mean(0), Y[te] - Y[te].mean(0)
@@ -76,6 +83,7 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default=None)
+    ap.add_argument("--loop-channels", action="store_true", help="also time RidgeCV (leave-one-out) per channel")
     ap.add_argument("--nested-channels", type=int, default=0, help="also time the nested peer on this many channels")
     args = ap.parse_args()
 
@@ -85,6 +93,8 @@ def main() -> None:
     alphas = np.logspace(-1, 8, 10)
     X, Y = make_data(args.n, args.features, args.channels, len(lags))
     times: dict[str, list[float]] = {"reprlab": [], "sklearn loo": []}
+    if args.loop_channels:
+        times["sklearn loo per channel"] = []
     if args.nested_channels:
         times[f"sklearn nested, {args.nested_channels} channels"] = []
     for _ in range(args.repeats):
@@ -94,6 +104,10 @@ def main() -> None:
         t = time.perf_counter()
         peer(X, Y, lags, alphas, 5, inner=False)
         times["sklearn loo"].append(time.perf_counter() - t)
+        if args.loop_channels:
+            t = time.perf_counter()
+            peer(X, Y, lags, alphas, 5, inner=False, per_channel=True)
+            times["sklearn loo per channel"].append(time.perf_counter() - t)
         if args.nested_channels:
             k = args.nested_channels
             t = time.perf_counter()
@@ -107,6 +121,8 @@ def main() -> None:
     for k, v in med.items():
         print(f"  {k:28s} {v:8.3f} s   runs: {', '.join(f'{x:.3f}' for x in times[k])}")
     print(f"  ratio sklearn loo / reprlab = {med['sklearn loo'] / med['reprlab']:.1f}x")
+    if args.loop_channels:
+        print(f"  ratio sklearn loo per channel / reprlab = {med['sklearn loo per channel'] / med['reprlab']:.1f}x")
     if args.nested_channels:
         k = args.nested_channels
         print(
