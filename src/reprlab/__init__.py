@@ -55,6 +55,11 @@ _LAZY = {
     "probe_layers": ("reprlab.probe", "probe_layers"),
     "control_labels": ("reprlab.probe", "control_labels"),
     "feature_variance": ("reprlab.probe", "feature_variance"),
+    "io": ("reprlab.io", None),
+    "datasets": ("reprlab.io.datasets", None),
+    "encoding": ("reprlab.brain.encode", "encoding"),
+    "identification": ("reprlab.brain.identify", "identification"),
+    "surprisal": ("reprlab.brain.behaviour", "surprisal"),
 }
 
 __all__ = [

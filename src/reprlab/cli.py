@@ -729,6 +729,75 @@ def _parser_sae(sub: Any) -> None:
 
 
 def _cmd_sae(args: argparse.Namespace) -> int:
+# --- reprlab encode / surprisal (brain and behaviour data) --------------------------------------
+
+
+def _lags_arg(text: str) -> list[int]:
+    """``"0:10"`` (a range, end excluded), ``"0:30:3"`` or ``"0,2,5"``."""
+    try:
+        if ":" in text:
+            return list(range(*(int(x) for x in text.split(":"))))
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise ReprlabError(
+            f"--lags {text!r}: use START:STOP[:STEP] (samples, STOP excluded) or a list 0,2,5."
+        ) from None
+
+
+def _one_array(path: str, what: str) -> np.ndarray:
+    """A 2-D array from .npy, .npz (``file.npz:key``, or its only array), .csv (numbers, a header row) or .nwb."""
+    key = None
+    if ":" in path and not Path(path).exists():
+        path, key = path.rsplit(":", 1)
+    p = Path(path)
+    if p.suffix == ".csv" and p.exists():
+        return np.loadtxt(p, delimiter=",", skiprows=1, ndmin=2)
+    if p.suffix == ".nwb":
+        import reprlab as rl
+
+        f = rl.io.read_nwb(p, series=key or "responses")
+        if f.responses is None:
+            raise ReprlabError(f"{path!r} holds no continuous responses (acquisition series 'responses').")
+        return f.responses
+    arrays = _load_arrays(path)
+    if key is not None:
+        if key not in arrays:
+            raise ReprlabError(f"{what} {path!r} has no array {key!r}; it has {sorted(arrays)}.")
+        return arrays[key]
+    if len(arrays) != 1:
+        raise ReprlabError(f"{what} {path!r} holds {len(arrays)} arrays ({sorted(arrays)}); name one as FILE.npz:KEY.")
+    return next(iter(arrays.values()))
+
+
+def _parser_encode(sub: Any) -> None:
+    p = sub.add_parser(
+        "encode",
+        help="cross-validated ridge encoding model with time lags, features -> responses",
+        description=(
+            "Fit rl.encoding: ridge regression from stimulus features to each response channel with FIR\n"
+            "lags (samples), penalties chosen by nested cross-validation over contiguous time blocks or whole\n"
+            "stimulus groups; prints each channel's held-out r (or R^2) with its bootstrap interval.\n"
+            "Inputs: .npy, .npz (FILE.npz:KEY), .csv (header row) or .nwb (its 'responses' series).\n\n"
+            "Examples:\n"
+            "  reprlab encode features.npy responses.npy --lags 0:10 --out results/\n"
+            "  reprlab encode data.npz:spectrogram data.npz:resp --groups data.npz:trial --lags 0:30:3"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("features", help="features (n_samples, n_features)")
+    p.add_argument("responses", help="responses (n_samples, n_channels)")
+    p.add_argument("--lags", default="0:10", help="delays in samples: START:STOP[:STEP] or 0,2,5 (default 0:10)")
+    p.add_argument("--alphas", help="ridge penalties, comma-separated (default logspace(-2, 7, 10))")
+    p.add_argument("--cv", type=int, default=5, help="outer folds (default 5)")
+    p.add_argument("--groups", help="a stimulus/trial label per sample (same file forms as the inputs)")
+    p.add_argument("--score", default="r", choices=["r", "r2"])
+    p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="directory to write encoding.csv and encoding.json")
+    p.add_argument("--device", default="cpu")
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
     import json
 
     import reprlab as rl
@@ -786,6 +855,72 @@ def _cmd_sae(args: argparse.Namespace) -> int:
     print(_table(table, ["latent", "rank", "activation", "stimulus/row", "context"]))
     if args.out:
         Path(args.out).write_text(json.dumps({"metrics": ev.to_dict(), "examples": examples}, indent=1))
+    X = _one_array(args.features, "features")
+    Y = _one_array(args.responses, "responses")
+    groups = None if args.groups is None else np.asarray(_one_array(args.groups, "groups")).reshape(-1)
+    alphas = None if args.alphas is None else [float(a) for a in args.alphas.split(",")]
+    e = rl.encoding(
+        X,
+        Y,
+        lags=_lags_arg(args.lags),
+        alphas=alphas,
+        cv=args.cv,
+        groups=groups,
+        score=args.score,
+        n_boot=args.n_boot,
+        seed=args.seed,
+        device=args.device,
+    )
+    df = e.to_pandas()
+    print(df.to_string(float_format=lambda v: f"{v:.4g}"))
+    print(f"mean {args.score} over {len(df)} channels: {float(np.mean(e.score)):.4f}")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out / "encoding.csv")
+        record = {
+            "lags": e.lags.tolist(),
+            "cv": args.cv,
+            "score": args.score,
+            "n_boot": args.n_boot,
+            "seed": args.seed,
+            "channels": {c: {k: float(v) for k, v in row.items()} for c, row in df.iterrows()},
+        }
+        (out / "encoding.json").write_text(json.dumps(record, indent=1))
+        print(f"wrote {out / 'encoding.csv'} and {out / 'encoding.json'}")
+    return 0
+
+
+def _parser_surprisal(sub: Any) -> None:
+    p = sub.add_parser(
+        "surprisal",
+        help="per-word (and per-token) surprisal of texts under a causal language model",
+        description=(
+            "Surprisal in bits of every word of every text (one per line of a .txt file, or a stimulus\n"
+            "set), the sum of its sub-word tokens' surprisals, under a zoo causal LM.\n\n"
+            "Example:\n"
+            "  reprlab surprisal sentences.txt --model smollm2-135m --out results/"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("texts", help="a .txt file (one text per line) or a text stimulus set name")
+    p.add_argument("--model", default="smollm2-135m", help="a causal LM of the zoo (default smollm2-135m)")
+    p.add_argument("--tokens", action="store_true", help="write one row per token instead of per word")
+    p.add_argument("--out", help="directory to write surprisal.csv")
+
+
+def _cmd_surprisal(args: argparse.Namespace) -> int:
+    import reprlab as rl
+
+    texts = rl.stimuli.load(args.texts).items
+    res = rl.surprisal(rl.zoo.load(args.model), texts)
+    df = res.to_pandas("token" if args.tokens else "word")
+    print(df.to_string(float_format=lambda v: f"{v:.3f}", index=False))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out / "surprisal.csv", index=False)
+        print(f"wrote {out / 'surprisal.csv'}")
     return 0
 
 
@@ -802,6 +937,8 @@ COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], 
     "steer": (_parser_steer, _cmd_steer),
     "probe": (_parser_probe, _cmd_probe),
     "sae": (_parser_sae, _cmd_sae),
+    "encode": (_parser_encode, _cmd_encode),
+    "surprisal": (_parser_surprisal, _cmd_surprisal),
 }
 
 

@@ -24,6 +24,9 @@ matters for gensim's LGPL data files):
                 non-faces (label 0)
 ==============  =========================================================================================
 
+``naplib-speech`` holds the transcripts of naplib's 10 speech trials (their recorded responses:
+``rl.datasets.load("naplib-speech")``).
+
 For the two word-pair sets, ``items`` are the distinct words (in order of first appearance), so
 their activations can be extracted once; ``pairs`` and ``ratings`` hold the pairs and the human
 scores, and ``pair_index`` the rows of both words of each pair in ``items``.
@@ -305,6 +308,19 @@ def _lfw_subset() -> Stimuli:
     )
 
 
+def _naplib_speech() -> Stimuli:
+    from ..io.datasets import load as load_dataset
+
+    d = load_dataset("naplib-speech")
+    return Stimuli(
+        "naplib-speech",
+        "text",
+        list(d.transcripts),
+        list(d.trials),
+        source="naplib sample data: transcripts of the 10 trials; responses in rl.datasets.load('naplib-speech')",
+    )
+
+
 _SETS = {
     "lee50": _lee50,
     "lee300": _lee300,
@@ -319,6 +335,7 @@ _SETS = {
     "lee-pos": lambda: _probe_set("lee_pos"),
     "vader-words": lambda: _probe_set("vader_words"),
     "concreteness": lambda: _probe_set("concreteness"),
+    "naplib-speech": _naplib_speech,
 }
 
 

@@ -37,6 +37,7 @@ from .demo_intervals import stage_intervals
 from .demo_lens import stage_lens
 from .demo_intervene import stage_intervene
 from .demo_dictionary import stage_dictionary
+from .demo_brain import stage_brain
 
 
 class Demo:
@@ -428,6 +429,7 @@ def run_demo(out: str | Path = "results", seed: int = 0, quick: bool = False) ->
     described = stage_describe(demo, lms)
     stage_intervene(demo, lms)
     stage_dictionary(demo, lms)
+    stage_brain(demo, lms)
     print_summary(human, described)
     stage_lens(demo, lms)
     path = demo.finish()
