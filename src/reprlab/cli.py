@@ -577,6 +577,9 @@ def _cmd_heads(args: argparse.Namespace) -> int:
 
         head_maps(results).savefig(args.figure, dpi=120, bbox_inches="tight")
         print(f"wrote {args.figure}")
+    return 0
+
+
 # --- reprlab steer ----------------------------------------------------------------------------
 
 
@@ -633,6 +636,9 @@ def _cmd_steer(args: argparse.Namespace) -> int:
                 indent=2,
             )
         print(f"wrote {args.out}")
+    return 0
+
+
 # --- reprlab probe ----------------------------------------------------------------------------
 
 
@@ -678,6 +684,33 @@ def _read_column(path: str, what: str) -> Any:
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
+    import json
+
+    import reprlab as rl
+
+    acts = rl.Activations.open(args.store)
+    y = _read_column(args.labels, "labels")
+    types = _read_column(args.types, "types") if args.types else None
+    kw: dict[str, Any] = {"cv": args.cv, "seed": args.seed, "control": args.control, "types": types}
+    if args.kind != "mdl":
+        kw["n_permutations"] = args.permutations
+    else:
+        kw = {"seed": args.seed, "control": args.control, "types": types}
+    res = rl.probe_layers(acts, y, args.kind, layers=args.layers or "all", **kw)
+    rows = [r.to_dict() for r in res.values()]
+    for r in res.values():
+        print(r)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "probe.json").write_text(json.dumps(rows, indent=1))
+        cols = list(rows[0])
+        lines = [",".join(cols)] + [",".join("" if r[c] is None else str(r[c]) for c in cols) for r in rows]
+        (out / "probe.csv").write_text("\n".join(lines) + "\n")
+        print(f"wrote {out}/probe.json and probe.csv")
+    return 0
+
+
 # --- reprlab sae ------------------------------------------------------------------------------
 
 _SAE_EXAMPLE = """Examples:
@@ -729,6 +762,47 @@ def _parser_sae(sub: Any) -> None:
 
 
 def _cmd_sae(args: argparse.Namespace) -> int:
+    import json
+
+    import reprlab as rl
+
+    acts = rl.Activations.open(args.store)
+    if args.sae_command == "train":
+        sae = rl.dictionary.train(
+            acts, args.layer, kind=args.kind, k=args.k, expansion=args.expansion, steps=args.steps,
+            batch_size=args.batch_size, device=args.device, seed=args.seed, l1_coeff=args.l1_coeff,
+            checkpoint=args.checkpoint, progress=not args.quiet,
+        )  # fmt: skip
+        sae.save(args.out)
+        info = sae.info
+        print(
+            f"{sae!r}: {info['steps']} steps in {info['seconds']:.1f} s, running FVU {info['running_fvu']:.4f}, "
+            f"L0 {info['running_l0']:.1f}, input scale {info['scale']:.4g}; saved to {args.out}/"
+        )
+        return 0
+    sae = rl.dictionary.load(args.sae)
+    layer = args.layer or sae.layer
+    ev = rl.dictionary.evaluate(sae, acts, layer)
+    rows = [[k, f"{v:.6g}"] for k, v in ev.to_dict().items() if isinstance(v, (int, float))]
+    print(_table(rows, ["metric", "value"]))
+    counts, edges = ev.density_hist
+    print("\nlog10 firing density of the live latents:")
+    for c, lo in zip(counts, edges[:-1]):
+        if c:
+            print(f"  [{lo:5.2f}, {lo + 0.25:5.2f})  {c:6d}  {'#' * int(50 * c / counts.max())}")
+    latents = np.argsort(-ev.density, kind="stable")[: args.latents].tolist()
+    examples = rl.dictionary.top_examples(sae, acts, latents=latents, k=args.examples, layer=layer)
+    print(f"\ntop {args.examples} examples of the {len(latents)} densest latents:")
+    table = [
+        [e["latent"], e["rank"], f"{e['activation']:.3g}", e.get("stimulus", e["row"]), e.get("context", "")]
+        for e in examples
+    ]
+    print(_table(table, ["latent", "rank", "activation", "stimulus/row", "context"]))
+    if args.out:
+        Path(args.out).write_text(json.dumps({"metrics": ev.to_dict(), "examples": examples}, indent=1))
+    return 0
+
+
 # --- reprlab encode / surprisal (brain and behaviour data) --------------------------------------
 
 
@@ -802,59 +876,6 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
     import reprlab as rl
 
-    acts = rl.Activations.open(args.store)
-    y = _read_column(args.labels, "labels")
-    types = _read_column(args.types, "types") if args.types else None
-    kw: dict[str, Any] = {"cv": args.cv, "seed": args.seed, "control": args.control, "types": types}
-    if args.kind != "mdl":
-        kw["n_permutations"] = args.permutations
-    else:
-        kw = {"seed": args.seed, "control": args.control, "types": types}
-    res = rl.probe_layers(acts, y, args.kind, layers=args.layers or "all", **kw)
-    rows = [r.to_dict() for r in res.values()]
-    for r in res.values():
-        print(r)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "probe.json").write_text(json.dumps(rows, indent=1))
-        cols = list(rows[0])
-        lines = [",".join(cols)] + [",".join("" if r[c] is None else str(r[c]) for c in cols) for r in rows]
-        (out / "probe.csv").write_text("\n".join(lines) + "\n")
-        print(f"wrote {out}/probe.json and probe.csv")
-    if args.sae_command == "train":
-        sae = rl.dictionary.train(
-            acts, args.layer, kind=args.kind, k=args.k, expansion=args.expansion, steps=args.steps,
-            batch_size=args.batch_size, device=args.device, seed=args.seed, l1_coeff=args.l1_coeff,
-            checkpoint=args.checkpoint, progress=not args.quiet,
-        )  # fmt: skip
-        sae.save(args.out)
-        info = sae.info
-        print(
-            f"{sae!r}: {info['steps']} steps in {info['seconds']:.1f} s, running FVU {info['running_fvu']:.4f}, "
-            f"L0 {info['running_l0']:.1f}, input scale {info['scale']:.4g}; saved to {args.out}/"
-        )
-        return 0
-    sae = rl.dictionary.load(args.sae)
-    layer = args.layer or sae.layer
-    ev = rl.dictionary.evaluate(sae, acts, layer)
-    rows = [[k, f"{v:.6g}"] for k, v in ev.to_dict().items() if isinstance(v, (int, float))]
-    print(_table(rows, ["metric", "value"]))
-    counts, edges = ev.density_hist
-    print("\nlog10 firing density of the live latents:")
-    for c, lo in zip(counts, edges[:-1]):
-        if c:
-            print(f"  [{lo:5.2f}, {lo + 0.25:5.2f})  {c:6d}  {'#' * int(50 * c / counts.max())}")
-    latents = np.argsort(-ev.density, kind="stable")[: args.latents].tolist()
-    examples = rl.dictionary.top_examples(sae, acts, latents=latents, k=args.examples, layer=layer)
-    print(f"\ntop {args.examples} examples of the {len(latents)} densest latents:")
-    table = [
-        [e["latent"], e["rank"], f"{e['activation']:.3g}", e.get("stimulus", e["row"]), e.get("context", "")]
-        for e in examples
-    ]
-    print(_table(table, ["latent", "rank", "activation", "stimulus/row", "context"]))
-    if args.out:
-        Path(args.out).write_text(json.dumps({"metrics": ev.to_dict(), "examples": examples}, indent=1))
     X = _one_array(args.features, "features")
     Y = _one_array(args.responses, "responses")
     groups = None if args.groups is None else np.asarray(_one_array(args.groups, "groups")).reshape(-1)
