@@ -95,11 +95,15 @@ def assert_oracle(got, record: dict, rtol: float = 1e-6, atol: float = 1e-9) -> 
 @pytest.fixture(scope="session")
 def smollm2():
     """SmolLM2-135M, loaded once per test session (~17 s, ~1.2 GB)."""
-def smollm2_lm():
-    """The SmolLM2 zoo model, loaded once per test session (about 17 s and 1.2 GB)."""
     import reprlab as rl
 
     return rl.zoo.load("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def smollm2_lm(smollm2):
+    """The same session-wide SmolLM2 zoo model (the name the brain tests use)."""
+    return smollm2
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ def test_bars_when_enabled(monkeypatch, capsys):
     layers = {f"l{i}": X + i * rng.normal(size=X.shape) for i in range(12)}
     rl.compare_all(layers, None, "procrustes")
     err = capsys.readouterr().err
-    assert "bootstrap" in err and "permutation test" in err and "procrustes: rows" in err
+    assert "bootstrap" in err and "permutation test" in err and "procrustes: pairs" in err
 
 
 def test_quiet_when_disabled_or_not_a_terminal(monkeypatch, capsys):

@@ -340,9 +340,11 @@ _SETS = {
 
 
 def _probe_set(name: str) -> Stimuli:
-    from ..probe import datasets
+    """A labelled set built by ``reprlab.probe.datasets`` (which builds on this module, so it is found by
+    name at call time rather than imported here: an import would close a cycle)."""
+    import importlib
 
-    return getattr(datasets, name)()
+    return getattr(importlib.import_module("reprlab.probe.datasets"), name)()
 
 
 def available() -> list[str]:

@@ -27,6 +27,7 @@ import torch
 
 from .. import _pairs, _registry
 from .._validation import as_float, check_comparable, resolve_device, resolve_dtype
+from .._progress import progress
 from .._version import __version__
 from ..errors import ReprlabError
 from ..results import ComparisonResult
@@ -199,4 +200,7 @@ def _pairs_local(m: _registry.Measure, p: dict[str, Any], sources: list[Source],
     sa = states[:la]
     sb = sa if within else states[la:]
     mirror = within and m.info.symmetric_for(p)
-    return _pairs.matrix(sa, sb, lambda x, y: as_float(m.core(x, y, **p), repr(m.info.name), "compare_all"), mirror)
+    pairs = _pairs.needed(len(sa), len(sb), mirror)
+    values = (as_float(m.core(sa[i], sb[j], **p), repr(m.info.name), "compare_all") for i, j in pairs)
+    shown = progress(values, len(pairs), f"{m.info.name}: pairs", "pair", min_total=1 if len(sa) * len(sb) >= 100 else 10**9)
+    return _pairs.fill(len(sa), len(sb), pairs, shown, mirror)

@@ -28,6 +28,7 @@ from .._validation import as_tensor
 from ..errors import ReprlabError
 from . import _folds
 from ._solvers import fit_logistic
+from .result import CONTROLS, ProbeResult, _check_choice
 
 #: Block boundaries in percent of the data (Voita & Titov 2020).
 BLOCKS_PERCENT = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.25, 12.5, 25.0, 50.0, 100.0)
@@ -94,7 +95,6 @@ def mdl_probe(
     device: Any = None,
 ) -> Any:
     """``rl.probe(X, y, kind="mdl")``: the online codelength and compression of ``y`` given ``X``."""
-    from .core import CONTROLS, ProbeResult, _check_choice
 
     Xt = as_tensor(X, "X", dtype=dtype, device=device, min_rows=4)
     n = Xt.shape[0]

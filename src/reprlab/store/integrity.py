@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ReprlabError
+from ..errors import ReprlabError, require
 
 BACKUP = "reprlab.json"
 
@@ -261,15 +261,13 @@ def verify_store(path: str | Path) -> list[Damage]:
     Returns the damaged parts (empty when the store is intact). Raises when the path is not a store
     or its group metadata cannot be read. Re-running the extraction that wrote the store repairs it.
     """
-    from .zarr_store import _zarr
-
     p = Path(path)
     if not (p / "zarr.json").exists():
         raise ReprlabError(f"{str(p)!r} is not an activation store (no zarr.json). Write one with reprlab.extract.")
     attrs = read_attrs(p)
     if "reprlab_store" not in attrs:
         raise ReprlabError(f"{str(p)!r} is a zarr store but not a reprlab activation store.")
-    group = _zarr().open_group(str(p), mode="r")
+    group = require("zarr", "data").open_group(str(p), mode="r")
     out: list[Damage] = []
     for name in attrs.get("layers", []):
         out += check_layer(p, group, attrs, name)
