@@ -12,8 +12,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import (
+    _callable,  # noqa: F401  (first: installs the finder that makes _callable.CALLABLE callable)
+    measures,
+)
 from . import describe as _describe_package
-from . import measures
 from ._registry import MeasureInfo
 from ._version import __version__
 from .api import DescribeNamespace, compare
@@ -40,7 +43,7 @@ _LAZY = {
     "lens": ("reprlab.lens", None),
     "heads": ("reprlab.lens.heads", None),
     "dictionary": ("reprlab.dictionary", None),
-    "intervene": ("reprlab.intervene", None),  # the package is callable: rl.intervene(model, edits)
+    "intervene": ("reprlab.intervene", None),  # a callable package (reprlab/_callable.py)
     "add": ("reprlab.intervene.edits", "add"),
     "ablate": ("reprlab.intervene.edits", "ablate"),
     "project_out": ("reprlab.intervene.edits", "project_out"),
@@ -51,7 +54,7 @@ _LAZY = {
     "erase": ("reprlab.intervene.erase", "erase"),
     "patching": ("reprlab.intervene.patching", "patching"),
     "steer_sweep": ("reprlab.intervene.steering", "steer_sweep"),
-    "probe": ("reprlab.probe", None),
+    "probe": ("reprlab.probe", None),  # a callable package (reprlab/_callable.py)
     "probe_layers": ("reprlab.probe", "probe_layers"),
     "control_labels": ("reprlab.probe", "control_labels"),
     "feature_variance": ("reprlab.probe", "feature_variance"),

@@ -4,17 +4,14 @@ One module or package per family (``cka/``, ``shape/``, ``rsa/``, ``cca.py``, ..
 measures with :func:`reprlab._registry.register` when imported. The imports below are the list of
 families: a new family adds its line here (docs/architecture.md, "How to add a measure family").
 
-A measure may share its name with its family's package (``cka``, ``shape``, ``rsa``, ``cca``,
-``procrustes``, ``riemannian``): the public API (``rl.measures.cka(X, Y)``) makes the name the function,
-so ``reprlab.measures.cka`` as an attribute is the function, and the family module is reached by its
-dotted path (``from reprlab.measures.cka import core``, ``importlib.import_module``), which Python's
-import system resolves through ``sys.modules``, not through this attribute. docs/architecture.md says why
-no other arrangement keeps both.
+Six measures share their name with their family's package or module (``cka``, ``shape``, ``rsa``,
+``cca``, ``procrustes``, ``riemannian``). There the name is the family's module, created by the import
+system as a callable module (:mod:`reprlab._callable`): ``reprlab.measures.cka(X, Y)`` calls the measure
+``reprlab.measures.cka.cka`` and ``import reprlab.measures.cka as m`` gives the package.
 """
 
 from .._registry import MeasureInfo, Param, Variant, available, info
-from .cca import cca
-from .cka import cka
+from . import cca, cka, procrustes, riemannian, rsa, shape
 from .geometry import distance_correlation, rsm_norm_difference, stress
 from .knn import (
     cknna,
@@ -27,11 +24,8 @@ from .knn import (
     second_order_cosine,
 )
 from .matching import correlation_match
-from .procrustes import aligned_cosine, procrustes
+from .procrustes import aligned_cosine
 from .regression import linear_regression, ridge
-from .riemannian import riemannian
-from .rsa import rsa
-from .shape import shape
 from .statistics import concentricity_difference, magnitude_difference, uniformity_difference
 from .stochastic import stochastic_shape, stochastic_shape_from_moments
 from .subspace import eigenspace_overlap, gulp

@@ -6,27 +6,17 @@
 >>> rl.probe_layers(acts, y, groups="stimulus")           # doctest: +SKIP
 >>> rl.feature_variance(X, {"easy": a, "hard": b})        # doctest: +SKIP
 
-The package module is itself callable: ``rl.probe(X, y, ...)`` is :func:`reprlab.probe.core.probe`.
+The package is callable: ``rl.probe(X, y, ...)`` is :func:`reprlab.probe.core.probe` (the import system
+creates it as a callable module; see :mod:`reprlab._callable`).
 """
 
 from __future__ import annotations
-
-import sys
-import types
 
 from .controls import control_labels, random_representation
 from .core import DEFAULT_ALPHAS, DEFAULT_CS, ProbeResult, balanced_accuracy, probe, probe_layers
 from .mdl import BLOCKS_PERCENT, online_codelength, timesteps
 from .sparse import sparse_sweep
 from .variance import FeatureVariance, feature_variance
-
-
-class _CallableModule(types.ModuleType):
-    def __call__(self, X, y, kind="logistic", *args, **kwargs):
-        return probe(X, y, kind, *args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = [
     "BLOCKS_PERCENT",
