@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -97,6 +98,13 @@ class DescribeNamespace:
         return "<reprlab.describe: call describe(X, name) or a measure, e.g. reprlab.describe.twonn(X)>"
 
 
+def _repeated_rows(X: Any) -> int:
+    """How many rows of ``X`` (a tensor) repeat an earlier row exactly."""
+    import torch
+
+    return X.shape[0] - torch.unique(X, dim=0).shape[0]
+
+
 def _flatten(spec: str, value: Any, scalars: dict[str, float], details: dict[str, Any]) -> None:
     """Split a describe result into scalar columns and non-scalar details."""
     import numpy as np
@@ -140,6 +148,13 @@ def describe_all(
         Parameters passed to every measure that declares them (e.g. ``labels=y`` for
         ``neural_collapse``, ``nc1``, ``vci``); a parameter no listed measure takes is an error.
 
+    A representation with exactly repeated rows (the same stimulus twice: lee300 holds 7 repeated
+    documents) has points at distance 0, where the nearest-neighbour estimators that declare a
+    ``duplicates`` parameter (TwoNN, GRIDE) are undefined. Unless that parameter is given, those
+    measures then leave the repeats out (``duplicates="drop"``, as scikit-dimension does) and a warning
+    says how many rows repeat; ``duplicates="raise"`` refuses instead. ``rl.describe(X, "twonn")`` on one
+    representation keeps the measure's own default (refuse, with the count).
+
     Returns
     -------
     DescribeResult
@@ -166,7 +181,8 @@ def describe_all(
         mine = {k: v for k, v in params.items() if k in m.info.params}
         used |= set(mine)
         m, p = _registry.resolve(spec, mine)
-        resolved.append((_registry.format_spec(m.info.name, p), m, p))
+        fixed = "duplicates" in mine or "duplicates" in _registry.parse_spec(spec)[1]
+        resolved.append((_registry.format_spec(m.info.name, p), m, p, "duplicates" in m.info.params and not fixed))
     unused = sorted(set(params) - used)
     if unused:
         raise ReprlabError(
@@ -184,7 +200,18 @@ def describe_all(
         shapes[row] = list(X.shape)
         scalars: dict[str, float] = {}
         extra: dict[str, Any] = {}
-        for spec, m, p in resolved:
+        repeats = _repeated_rows(X) if any(free for *_, free in resolved) else 0
+        if repeats:
+            warnings.warn(
+                f"acts[{row!r}]: {repeats} of {X.shape[0]} rows repeat an earlier row exactly (the same "
+                "stimulus twice?); the nearest-neighbour estimators leave the repeats out "
+                "(duplicates='drop'). Pass duplicates='raise' to refuse, or deduplicate the stimuli "
+                "(Stimuli.distinct()).",
+                stacklevel=2,
+            )
+        for spec, m, p, free in resolved:
+            if free and repeats:
+                p = {**p, "duplicates": "drop"}
             value = to_python(m.core(m.prepare_one(X, p), **p))
             _flatten(spec, value, scalars, extra)
         table.append(scalars)
@@ -197,5 +224,5 @@ def describe_all(
     meta = {"shapes": shapes, "library_version": __version__, "dtype": str(dtype or "float64")}
     shown = {k: v for k, v in params.items() if not isinstance(v, (list, tuple)) and np.ndim(v) == 0}
     return DescribeResult(
-        values, rows, cols, "describe_all: " + ", ".join(s for s, _, _ in resolved), shown, meta, details
+        values, rows, cols, "describe_all: " + ", ".join(s for s, *_ in resolved), shown, meta, details
     )
