@@ -101,10 +101,9 @@ def _fold_stats(
 ) -> tuple[_FoldStats, list[list[torch.Tensor]] | None]:
     """Every fold's statistics from its lagged design, built once in chunks of rows.
 
-    Per chunk one product ``Xk^T [Xk Yk]`` gives ``X^T X`` and ``X^T Y`` together; ``X^T X`` is symmetric, so
-    its lower-left block is mirrored from the upper-right one instead of being computed. The chunks
-    are returned for the held-out predictions when the whole design holds at most ``_KEEP`` values
-    (otherwise ``None``, and they are rebuilt).
+    ``X^T X`` is symmetric, so its lower-left block is mirrored from the upper-right one instead of
+    being computed. The chunks are returned for the held-out predictions when the whole design holds
+    at most ``_KEEP`` values (otherwise ``None``, and they are rebuilt).
     """
     p = len(lags) * X.shape[1]
     c = Y.shape[1]
@@ -121,13 +120,9 @@ def _fold_stats(
             r = rows[start : start + _CHUNK]
             Xk = lagged(X, lags, segments, r)
             Yk = Y[torch.as_tensor(r, device=Y.device)]
-            XY = torch.cat([Xk, Yk], 1)
-            top = Xk[:, :h].T @ XY  # rows :h of [X^T X, X^T Y]
-            bottom = Xk[:, h:].T @ XY[:, h:]  # rows h: from column h on
-            G[k, :h] += top[:, :p]
-            G[k, h:, h:] += bottom[:, : p - h]
-            B[k, :h] += top[:, p:]
-            B[k, h:] += bottom[:, p - h :]
+            G[k, :h] += Xk[:, :h].T @ Xk  # upper rows; the lower-left block is mirrored below
+            G[k, h:, h:] += Xk[:, h:].T @ Xk[:, h:]
+            B[k] += Xk.T @ Yk
             n[k] += len(r)
             sx[k] += Xk.sum(0)
             sy[k] += Yk.sum(0)
