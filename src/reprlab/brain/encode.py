@@ -72,6 +72,28 @@ _KEEP = 1 << 24  # lagged designs up to this many values are kept between the tw
 
 
 @dataclass
+class _Validation:
+    """Folds as validation sets: statistics centred at each fold's own means, stacked on axis 0.
+
+    ``R`` is a square root of the fold's centred Gram, ``R^T R = (X - mx)^T (X - mx)`` (the transposed
+    Cholesky factor, or ``diag(sqrt(l)) E^T`` from its eigendecomposition where the Gram is singular), so a
+    quadratic form ``w^T Gram w = |R w|^2`` needs no inverse.
+    """
+
+    n: torch.Tensor  # (K,)
+    mx: torch.Tensor  # (K, p)
+    my: torch.Tensor  # (K, C)
+    R: torch.Tensor  # (K, p, p)
+    B: torch.Tensor  # (K, p, C): (X - mx)^T (Y - my)
+    yy: torch.Tensor  # (K, C): sum (Y - my)^2
+
+    def folds(self, ks: Sequence[int]) -> tuple[torch.Tensor, ...]:
+        """The validation statistics of folds ``ks``, stacked on axis 0 (scored together)."""
+        idx = torch.as_tensor(list(ks), device=self.R.device)
+        return tuple(t[idx] for t in (self.n, self.mx, self.my, self.R, self.B, self.yy))
+
+
+@dataclass
 class _FoldStats:
     """Sufficient statistics of every fold, stacked on axis 0."""
 
@@ -90,10 +112,20 @@ class _FoldStats:
         ks = np.flatnonzero(mask)
         return tuple(sum((t[k] for k in ks[1:]), t[ks[0]].clone()) for t in self._all())
 
-    def folds(self, ks: Sequence[int]) -> tuple[torch.Tensor, ...]:
-        """The statistics of folds ``ks``, stacked on axis 0 (validation folds scored together)."""
-        idx = torch.as_tensor(list(ks), device=self.G.device)
-        return tuple(t[idx] for t in self._all())
+    def validation(self) -> _Validation:
+        """Every fold centred at its own means, with a square root of its Gram (:class:`_Validation`)."""
+        n = self.n
+        mx, my = self.sx / n[:, None], self.sy / n[:, None]
+        G = self.G - n[:, None, None] * mx[:, :, None] * mx[:, None, :]
+        B = self.B - n[:, None, None] * mx[:, :, None] * my[:, None, :]
+        yy = self.yy - n[:, None] * my * my
+        L, info = torch.linalg.cholesky_ex(G)
+        R = L.mT.contiguous()
+        bad = torch.nonzero(info).reshape(-1)
+        if len(bad):  # singular (e.g. fewer samples than columns): the root from the eigendecomposition
+            evals, E = torch.linalg.eigh(G[bad])
+            R[bad] = evals.clamp_min(0.0).sqrt()[..., :, None] * E.mT
+        return _Validation(n, mx, my, R, B, yy)
 
 
 def _fold_stats(
@@ -159,7 +191,7 @@ class _Factor:
         each setting ``m``.
         """
         A = len(alphas)
-        M, p, C = self.Z.shape
+        _, p, C = self.Z.shape
         setting, penalty = sel // A, sel % A
         W = torch.empty((p, C), dtype=self.Z.dtype, device=self.Z.device)
         for m in torch.unique(setting).tolist():
@@ -182,26 +214,29 @@ def _factor(train: tuple[torch.Tensor, ...], scales: torch.Tensor) -> _Factor:
 def _sse(f: _Factor, alphas: torch.Tensor, val: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """Squared error ``(F, M, A, C)`` of every model of ``f`` on each of ``F`` validation folds, without predictions.
 
-    With the validation statistics centred at the training means (``Gv = Xv^T Xv``, ``Bv = Xv^T Yv``,
-    ``yv = sum yv^2``) and moved into the eigenbasis of each setting (``U = D V``: ``Ge = U^T Gv U``,
-    ``Be = U^T Bv``), penalty ``alpha`` predicts ``Xv U Q_alpha`` (``Q_alpha`` from :meth:`_Factor.q`), so per
-    channel ``SSE = yv - 2 <q, be> + q^T Ge q = yv + <q, Ge q - 2 be>``. ``Ge`` costs ``2 p^3`` per fold and setting; the
-    quadratic terms of all ``A`` penalties and ``C`` channels are one ``(p x p) @ (p x A C)`` product.
+    The model ``(mx, my, w)`` predicts ``my + (x - mx)^T w``. On a fold with its own means ``mv``, ``mu`` and
+    centred statistics (``R^T R = Gram``, ``Bv``, ``yv``; :class:`_Validation`), the residual splits into a
+    part centred within the fold and a constant, whose cross term sums to zero:
+
+        ``SSE = yv - 2 w^T Bv + |R w|^2 + n (mu - my - (mv - mx)^T w)^2``.
+
+    In the eigenbasis of each setting (``U = D V``) penalty ``alpha`` has ``w = U q`` with ``q`` a column of
+    ``Q_alpha`` (:meth:`_Factor.q`), so ``w^T Bv = <q, U^T Bv>``, ``|R w| = |(R U) q|`` and
+    ``(mv - mx)^T w = <U^T (mv - mx), q>``. ``R U`` costs ``p^3`` multiply-adds per fold and setting; the
+    quadratic terms of all ``A`` penalties and ``C`` channels are one ``(p x p) @ (p x A C)`` product,
+    and the folds a model is validated on are scored together.
     """
-    n, sx, sy, G, B, yy = val
-    mx, my = f.mx, f.my
-    nv = n[:, None, None]
-    Gv = G - sx[:, :, None] * mx[None, None, :] - mx[None, :, None] * sx[:, None, :] + nv * torch.outer(mx, mx)
-    Bv = B - sx[:, :, None] * my[None, None, :] - mx[None, :, None] * sy[:, None, :] + nv * torch.outer(mx, my)
-    yv = yy - 2 * my * sy + n[:, None] * my * my  # (F, C)
-    U = f.D[:, :, None] * f.V  # (M, p, p)
-    Ge = U[:, None].mT @ Gv[None] @ U[:, None]  # (M, F, p, p): validation Gram in each eigenbasis
-    Be = U[:, None].mT @ Bv[None]  # (M, F, p, C)
-    Q = f.q(alphas)  # (M, p, A, C)
-    M, p, A, C = Q.shape
-    R = (Ge @ Q.reshape(M, 1, p, A * C)).reshape(M, -1, p, A, C)
-    R.sub_(2 * Be[:, :, :, None, :]).mul_(Q[:, None])  # (Ge q - 2 be) * q, in place
-    return (yv[None, :, None, :] + R.sum(2)).transpose(0, 1)
+    n, mv, mu, R, Bv, yv = val
+    U = (f.D[:, :, None] * f.V)[:, None]  # (M, 1, p, p)
+    M, p, C = f.Z.shape
+    A = len(alphas)
+    Q = f.q(alphas).reshape(M, 1, p, A * C)
+    quad = ((R[None] @ U) @ Q).pow_(2).sum(-2)  # (M, F, A C): |R U q|^2
+    cross = ((U.mT @ Bv[None]).unsqueeze(-2) * Q.reshape(M, 1, p, A, C)).sum(-3)  # (M, F, A, C): <q, U^T Bv>
+    shift = ((mv - f.mx)[None, :, None, :] @ U) @ Q  # (M, F, 1, A C): <U^T (mv - mx), q>
+    offset = (mu - f.my)[None, :, None, :] - shift.reshape(M, -1, A, C)
+    sse = yv[None, :, None, :] - 2 * cross + quad.reshape(M, -1, A, C) + n[None, :, None, None] * offset**2
+    return sse.transpose(0, 1)
 
 
 # ------------------------------------------------------------------------------------ bootstrap
@@ -589,6 +624,7 @@ def encoding(
     segments = segments_of(g, n)
 
     stats, designs = _fold_stats(X, Y, lag_arr, segments, folds, cv)
+    val = stats.validation()
     C = Y.shape[1]
     pred = torch.empty_like(Y)
     everyone = np.arange(cv)
@@ -596,13 +632,13 @@ def encoding(
     if n_models > 1:  # the model trained without folds k and j serves outer fold k (inner j) and j (inner k)
         for k, j in itertools.combinations(range(cv), 2):
             f = _factor(stats.total((everyone != k) & (everyone != j)), scales)
-            err = _sse(f, alph, stats.folds([j, k]))
+            err = _sse(f, alph, val.folds([j, k]))
             inner[k] += err[0]
             inner[j] += err[1]
     outer_sse = torch.zeros((len(settings), len(alpha_arr), C), dtype=dt, device=dev)
     for k in range(cv):
         f = _factor(stats.total(everyone != k), scales)
-        outer_sse += _sse(f, alph, stats.folds([k]))[0]
+        outer_sse += _sse(f, alph, val.folds([k]))[0]
         Wk = f.coef_of(alph, inner[k].reshape(n_models, C).argmin(0))
         rows = np.flatnonzero(folds == k)
         for i, start in enumerate(range(0, len(rows), _CHUNK)):
