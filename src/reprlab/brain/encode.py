@@ -14,7 +14,8 @@ design whose band-``b`` columns are multiplied by ``s_b``. The band scales ``s``
 sum of folds' statistics; one eigendecomposition ``Xc^T Xc = V diag(l) V^T`` gives the coefficients of
 *every* penalty and channel at once, ``W_alpha = V diag(1 / (l + alpha)) V^T Xc^T Yc``, and a
 validation fold's squared error follows from its own statistics without forming predictions:
-``SSE = sum (y - my)^2 - 2 <W, Xv^T (y - my)> + <W, Xv^T Xv W>`` (all centred at the training means).
+``SSE = sum (y - my)^2 - 2 <W, Xv^T (y - my)> + <W, Xv^T Xv W>`` (all centred at the training means;
+computed with a square root ``R^T R`` of each validation fold's Gram, factored once, see ``_sse``).
 
 **Cross-validation, nested.** The outer folds (:func:`~reprlab.brain.lags.make_folds`: contiguous time
 blocks or whole stimuli) give held-out predictions. For outer fold ``k`` the penalty (and band scales)
