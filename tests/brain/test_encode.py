@@ -179,3 +179,32 @@ def test_dtype_and_device(rng):
     if not torch.cuda.is_available():
         with pytest.raises(ReprlabError, match="CUDA is not available"):
             rl.encoding(X, Y, device="cuda")
+
+
+def test_validation_errors_and_nested_choice_equal_sklearn_also_with_a_singular_fold(rng):
+    """cv_sse and the nested penalty choice against explicit scikit-learn fits; one fold's own Gram is
+    singular (a feature is zero throughout it), which takes the eigendecomposition route for its root."""
+    from sklearn.linear_model import Ridge
+
+    X, Y, _ = lagged_data(rng, n=400, f=3, c=3, n_lags=3)
+    X[200:300, 1] = 0.0  # fold 2 of 4
+    lags, alphas, cv = [0, 1, 2], [0.3, 30.0, 3000.0], 4
+    e = rl.encoding(X, Y, lags=lags, alphas=alphas, cv=cv, n_boot=10)
+    D = np.hstack([np.vstack([np.zeros((k, X.shape[1])), X[: len(X) - k]]) for k in lags])
+    assert np.linalg.matrix_rank(np.cov(D[e.folds == 2].T)) < D.shape[1]
+
+    def sse(train, test, a):
+        P = Ridge(alpha=a).fit(D[train], Y[train]).predict(D[test])
+        return ((Y[test] - P) ** 2).sum(0)
+
+    outer = np.array([sum(sse(e.folds != k, e.folds == k, a) for k in range(cv)) for a in alphas])
+    np.testing.assert_allclose(e.cv_sse[0], outer, rtol=1e-9)
+    for k in range(cv):
+        inner = [
+            sum(sse((e.folds != k) & (e.folds != j), e.folds == j, a) for j in range(cv) if j != k) for a in alphas
+        ]
+        chosen = np.argmin(inner, axis=0)
+        te = e.folds == k
+        for c in range(Y.shape[1]):
+            P = Ridge(alpha=alphas[chosen[c]]).fit(D[~te], Y[~te, c]).predict(D[te])
+            np.testing.assert_allclose(e.predictions[te, c], P, atol=1e-9)

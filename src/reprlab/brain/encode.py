@@ -14,7 +14,8 @@ design whose band-``b`` columns are multiplied by ``s_b``. The band scales ``s``
 sum of folds' statistics; one eigendecomposition ``Xc^T Xc = V diag(l) V^T`` gives the coefficients of
 *every* penalty and channel at once, ``W_alpha = V diag(1 / (l + alpha)) V^T Xc^T Yc``, and a
 validation fold's squared error follows from its own statistics without forming predictions:
-``SSE = sum (y - my)^2 - 2 <W, Xv^T (y - my)> + <W, Xv^T Xv W>`` (all centred at the training means).
+``SSE = sum (y - my)^2 - 2 <W, Xv^T (y - my)> + <W, Xv^T Xv W>`` (all centred at the training means;
+computed with a square root ``R^T R`` of each validation fold's Gram, factored once, see ``_sse``).
 
 **Cross-validation, nested.** The outer folds (:func:`~reprlab.brain.lags.make_folds`: contiguous time
 blocks or whole stimuli) give held-out predictions. For outer fold ``k`` the penalty (and band scales)
@@ -65,9 +66,32 @@ SCORES = ("r", "r2")
 DEFAULT_ALPHAS = tuple(np.logspace(-2, 7, 10))
 DEFAULT_BAND_SCALES = tuple(np.logspace(-1, 1, 5))
 _CHUNK = 8192
+_KEEP = 1 << 24  # lagged designs up to this many values are kept between the two passes
 
 
 # ------------------------------------------------------------------------------------ statistics
+
+
+@dataclass
+class _Validation:
+    """Folds as validation sets: statistics centred at each fold's own means, stacked on axis 0.
+
+    ``R`` is a square root of the fold's centred Gram, ``R^T R = (X - mx)^T (X - mx)`` (the transposed
+    Cholesky factor, or ``diag(sqrt(l)) E^T`` from its eigendecomposition where the Gram is singular), so a
+    quadratic form ``w^T Gram w = |R w|^2`` needs no inverse.
+    """
+
+    n: torch.Tensor  # (K,)
+    mx: torch.Tensor  # (K, p)
+    my: torch.Tensor  # (K, C)
+    R: torch.Tensor  # (K, p, p)
+    B: torch.Tensor  # (K, p, C): (X - mx)^T (Y - my)
+    yy: torch.Tensor  # (K, C): sum (Y - my)^2
+
+    def folds(self, ks: Sequence[int]) -> tuple[torch.Tensor, ...]:
+        """The validation statistics of folds ``ks``, stacked on axis 0 (scored together)."""
+        idx = torch.as_tensor(list(ks), device=self.R.device)
+        return tuple(t[idx] for t in (self.n, self.mx, self.my, self.R, self.B, self.yy))
 
 
 @dataclass
@@ -81,36 +105,65 @@ class _FoldStats:
     B: torch.Tensor  # (K, p, C)
     yy: torch.Tensor  # (K, C)
 
-    def total(self, mask: np.ndarray) -> tuple[torch.Tensor, ...]:
-        m = torch.as_tensor(mask, device=self.G.device)
-        return tuple(t[m].sum(0) for t in (self.n, self.sx, self.sy, self.G, self.B, self.yy))
+    def _all(self) -> tuple[torch.Tensor, ...]:
+        return (self.n, self.sx, self.sy, self.G, self.B, self.yy)
 
-    def fold(self, k: int) -> tuple[torch.Tensor, ...]:
-        return tuple(t[k] for t in (self.n, self.sx, self.sy, self.G, self.B, self.yy))
+    def total(self, mask: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """The statistics of the union of the folds in ``mask`` (their sum, fold by fold)."""
+        ks = np.flatnonzero(mask)
+        return tuple(sum((t[k] for k in ks[1:]), t[ks[0]].clone()) for t in self._all())
+
+    def validation(self) -> _Validation:
+        """Every fold centred at its own means, with a square root of its Gram (:class:`_Validation`)."""
+        n = self.n
+        mx, my = self.sx / n[:, None], self.sy / n[:, None]
+        G = self.G - n[:, None, None] * mx[:, :, None] * mx[:, None, :]
+        B = self.B - n[:, None, None] * mx[:, :, None] * my[:, None, :]
+        yy = self.yy - n[:, None] * my * my
+        L, info = torch.linalg.cholesky_ex(G)
+        R = L.mT.contiguous()
+        bad = torch.nonzero(info).reshape(-1)
+        if len(bad):  # singular (e.g. fewer samples than columns): the root from the eigendecomposition
+            evals, E = torch.linalg.eigh(G[bad])
+            R[bad] = evals.clamp_min(0.0).sqrt()[..., :, None] * E.mT
+        return _Validation(n, mx, my, R, B, yy)
 
 
 def _fold_stats(
     X: torch.Tensor, Y: torch.Tensor, lags: np.ndarray, segments: np.ndarray, folds: np.ndarray, cv: int
-) -> _FoldStats:
+) -> tuple[_FoldStats, list[list[torch.Tensor]] | None]:
+    """Every fold's statistics from its lagged design, built once in chunks of rows.
+
+    ``X^T X`` is symmetric, so its lower-left block is mirrored from the upper-right one instead of
+    being computed. The chunks are returned for the held-out predictions when the whole design holds
+    at most ``_KEEP`` values (otherwise ``None``, and they are rebuilt).
+    """
     p = len(lags) * X.shape[1]
     c = Y.shape[1]
+    h = p // 2
     kw = {"dtype": X.dtype, "device": X.device}
     n = torch.zeros(cv, **kw)
     sx, sy = torch.zeros((cv, p), **kw), torch.zeros((cv, c), **kw)
     G, B, yy = torch.zeros((cv, p, p), **kw), torch.zeros((cv, p, c), **kw), torch.zeros((cv, c), **kw)
+    keep = X.shape[0] * p <= _KEEP
+    designs: list[list[torch.Tensor]] = [[] for _ in range(cv)]
     for k in range(cv):
         rows = np.flatnonzero(folds == k)
         for start in range(0, len(rows), _CHUNK):
             r = rows[start : start + _CHUNK]
             Xk = lagged(X, lags, segments, r)
             Yk = Y[torch.as_tensor(r, device=Y.device)]
+            G[k, :h] += Xk[:, :h].T @ Xk  # upper rows; the lower-left block is mirrored below
+            G[k, h:, h:] += Xk[:, h:].T @ Xk[:, h:]
+            B[k] += Xk.T @ Yk
             n[k] += len(r)
             sx[k] += Xk.sum(0)
             sy[k] += Yk.sum(0)
-            G[k] += Xk.T @ Xk
-            B[k] += Xk.T @ Yk
             yy[k] += (Yk * Yk).sum(0)
-    return _FoldStats(n, sx, sy, G, B, yy)
+            if keep:
+                designs[k].append(Xk)
+    G[:, h:, :h] = G[:, :h, h:].mT
+    return _FoldStats(n, sx, sy, G, B, yy), designs if keep else None
 
 
 @dataclass
@@ -129,12 +182,24 @@ class _Factor:
     my: torch.Tensor
 
     def q(self, alphas: torch.Tensor) -> torch.Tensor:
-        """``diag(1 / (l + alpha)) Z`` for every setting and penalty: (M, A, p, C)."""
-        return self.Z[:, None] / (self.evals[:, None, :, None] + alphas[None, :, None, None])
+        """``Q_alpha = diag(1 / (l + alpha)) Z`` for every setting and penalty, penalty-minor: (M, p, A, C)."""
+        return self.Z[:, :, None, :] / (self.evals[:, :, None, None] + alphas[None, None, :, None])
 
-    def coef(self, alphas: torch.Tensor) -> torch.Tensor:
-        """Coefficients (M, A, p, C) in the original feature units."""
-        return self.D[:, None, :, None] * (self.V[:, None] @ self.q(alphas))
+    def coef_of(self, alphas: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
+        """Per channel ``c`` the coefficients (p, C), original units, of model ``sel[c]`` (flat setting x penalty).
+
+        Only the chosen models are formed: ``w_c = D_m V_m (z_{m,c} / (l_m + alpha_c))`` for the channels of
+        each setting ``m``.
+        """
+        A = len(alphas)
+        _, p, C = self.Z.shape
+        setting, penalty = sel // A, sel % A
+        W = torch.empty((p, C), dtype=self.Z.dtype, device=self.Z.device)
+        for m in torch.unique(setting).tolist():
+            cols = torch.nonzero(setting == m).reshape(-1)
+            q = self.Z[m][:, cols] / (self.evals[m][:, None] + alphas[penalty[cols]][None, :])
+            W[:, cols] = self.D[m][:, None] * (self.V[m] @ q)
+        return W
 
 
 def _factor(train: tuple[torch.Tensor, ...], scales: torch.Tensor) -> _Factor:
@@ -148,26 +213,31 @@ def _factor(train: tuple[torch.Tensor, ...], scales: torch.Tensor) -> _Factor:
 
 
 def _sse(f: _Factor, alphas: torch.Tensor, val: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """Validation squared error ``(M, A, C)`` of every model of ``f`` on a fold (centred at the training means)."""
-    n, sx, sy, G, B, yy = val
-    mx, my = f.mx, f.my
-    Gv = G - torch.outer(sx, mx) - torch.outer(mx, sx) + n * torch.outer(mx, mx)
-    Bv = B - torch.outer(sx, my) - torch.outer(mx, sy) + n * torch.outer(mx, my)
-    yv = yy - 2 * my * sy + n * my * my
-    DV = f.D[:, :, None] * f.V  # (M, p, p)
-    Ge = DV.mT @ Gv[None] @ DV  # validation Gram in each eigenbasis
-    Be = DV.mT @ Bv[None]
-    Q = f.q(alphas)
-    cross = (Q * Be[:, None]).sum(2)
-    quad = ((Ge[:, None] @ Q) * Q).sum(2)
-    return yv - 2 * cross + quad
+    """Squared error ``(F, M, A, C)`` of every model of ``f`` on each of ``F`` validation folds, without predictions.
 
+    The model ``(mx, my, w)`` predicts ``my + (x - mx)^T w``. On a fold with its own means ``mv``, ``mu`` and
+    centred statistics (``R^T R = Gram``, ``Bv``, ``yv``; :class:`_Validation`), the residual splits into a
+    part centred within the fold and a constant, whose cross term sums to zero:
 
-def _pick(W: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
-    """Per channel ``c`` the coefficients of model ``sel[c]`` (flattened M x A index) -> (p, C)."""
-    M, A, p, C = W.shape
-    flat = W.reshape(M * A, p, C)
-    return flat[sel, :, torch.arange(C, device=W.device)].T
+        ``SSE = yv - 2 w^T Bv + |R w|^2 + n (mu - my - (mv - mx)^T w)^2``.
+
+    In the eigenbasis of each setting (``U = D V``) penalty ``alpha`` has ``w = U q`` with ``q`` a column of
+    ``Q_alpha`` (:meth:`_Factor.q`), so ``w^T Bv = <q, U^T Bv>``, ``|R w| = |(R U) q|`` and
+    ``(mv - mx)^T w = <U^T (mv - mx), q>``. ``R U`` costs ``p^3`` multiply-adds per fold and setting; the
+    quadratic terms of all ``A`` penalties and ``C`` channels are one ``(p x p) @ (p x A C)`` product,
+    and the folds a model is validated on are scored together.
+    """
+    n, mv, mu, R, Bv, yv = val
+    U = (f.D[:, :, None] * f.V)[:, None]  # (M, 1, p, p)
+    M, p, C = f.Z.shape
+    A = len(alphas)
+    Q = f.q(alphas).reshape(M, 1, p, A * C)
+    quad = ((R[None] @ U) @ Q).pow_(2).sum(-2)  # (M, F, A C): |R U q|^2
+    cross = ((U.mT @ Bv[None]).unsqueeze(-2) * Q.reshape(M, 1, p, A, C)).sum(-3)  # (M, F, A, C): <q, U^T Bv>
+    shift = ((mv - f.mx)[None, :, None, :] @ U) @ Q  # (M, F, 1, A C): <U^T (mv - mx), q>
+    offset = (mu - f.my)[None, :, None, :] - shift.reshape(M, -1, A, C)
+    sse = yv[None, :, None, :] - 2 * cross + quad.reshape(M, -1, A, C) + n[None, :, None, None] * offset**2
+    return sse.transpose(0, 1)
 
 
 # ------------------------------------------------------------------------------------ bootstrap
@@ -176,11 +246,11 @@ def _pick(W: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
 def _unit_sums(P: torch.Tensor, Y: torch.Tensor, units: np.ndarray, n_units: int) -> torch.Tensor:
     """Per unit and channel: count, sum p, sum y, sum p^2, sum y^2, sum p y -> (U, C, 6)."""
     idx = torch.as_tensor(units, device=P.device)
-    parts = [torch.ones_like(P), P, Y, P * P, Y * Y, P * Y]
-    out = torch.zeros((n_units, P.shape[1], 6), dtype=P.dtype, device=P.device)
-    for i, t in enumerate(parts):
-        out[:, :, i].index_add_(0, idx, t)
-    return out
+    out = torch.zeros((6, n_units, P.shape[1]), dtype=P.dtype, device=P.device)
+    out[0] = torch.as_tensor(np.bincount(units, minlength=n_units), dtype=P.dtype, device=P.device)[:, None]
+    for i, t in enumerate((P, Y, P * P, Y * Y, P * Y), 1):
+        out[i].index_add_(0, idx, t)
+    return out.permute(1, 2, 0).contiguous()
 
 
 def _scores_from(S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -420,8 +490,9 @@ def _units(folds: np.ndarray, groups: np.ndarray | None, block: Any, lags: np.nd
         if isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1:
             raise ReprlabError(f"`block` must be a positive number of samples; got {block!r}.")
         key = np.arange(n) // int(block)
-    pairs, units = np.unique(np.stack([folds, key], 1), axis=0, return_inverse=True)
-    unit_fold = pairs[:, 0]
+    width = int(key.max()) + 1
+    codes, units = np.unique(folds * width + key, return_inverse=True)  # (fold, key) pairs in lexicographic order
+    unit_fold = codes // width
     few = np.bincount(unit_fold, minlength=int(folds.max()) + 1)
     if few.min() < 2:
         raise ReprlabError(
@@ -553,7 +624,8 @@ def encoding(
     alph = torch.as_tensor(alpha_arr, dtype=dt, device=dev)
     segments = segments_of(g, n)
 
-    stats = _fold_stats(X, Y, lag_arr, segments, folds, cv)
+    stats, designs = _fold_stats(X, Y, lag_arr, segments, folds, cv)
+    val = stats.validation()
     C = Y.shape[1]
     pred = torch.empty_like(Y)
     everyone = np.arange(cv)
@@ -561,20 +633,22 @@ def encoding(
     if n_models > 1:  # the model trained without folds k and j serves outer fold k (inner j) and j (inner k)
         for k, j in itertools.combinations(range(cv), 2):
             f = _factor(stats.total((everyone != k) & (everyone != j)), scales)
-            inner[k] += _sse(f, alph, stats.fold(j))
-            inner[j] += _sse(f, alph, stats.fold(k))
+            err = _sse(f, alph, val.folds([j, k]))
+            inner[k] += err[0]
+            inner[j] += err[1]
     outer_sse = torch.zeros((len(settings), len(alpha_arr), C), dtype=dt, device=dev)
     for k in range(cv):
         f = _factor(stats.total(everyone != k), scales)
-        outer_sse += _sse(f, alph, stats.fold(k))
-        Wk = _pick(f.coef(alph), inner[k].reshape(n_models, C).argmin(0))
+        outer_sse += _sse(f, alph, val.folds([k]))[0]
+        Wk = f.coef_of(alph, inner[k].reshape(n_models, C).argmin(0))
         rows = np.flatnonzero(folds == k)
-        for start in range(0, len(rows), _CHUNK):
+        for i, start in enumerate(range(0, len(rows), _CHUNK)):
             r = rows[start : start + _CHUNK]
-            pred[torch.as_tensor(r, device=dev)] = (lagged(X, lag_arr, segments, r) - f.mx) @ Wk + f.my
+            Xk = designs[k][i] if designs is not None else lagged(X, lag_arr, segments, r)
+            pred[torch.as_tensor(r, device=dev)] = torch.addmm(f.my, Xk - f.mx, Wk)
     final = outer_sse.reshape(n_models, C).argmin(0)
     f = _factor(stats.total(np.ones(cv, dtype=bool)), scales)
-    coef = _pick(f.coef(alph), final)
+    coef = f.coef_of(alph, final)
     intercept = f.my - f.mx @ coef
     sel_setting = (final // len(alpha_arr)).cpu().numpy()
     sel_alpha = alpha_arr[(final % len(alpha_arr)).cpu().numpy()]
@@ -593,7 +667,8 @@ def encoding(
         )
     boot_r, boot_r2 = _fold_scores(sums, unit_fold, _draws(unit_fold, n_boot, seed))
     boot = boot_r if score == "r" else boot_r2
-    lo, hi = np.nanquantile(boot, [(1 - ci) / 2, (1 + ci) / 2], axis=0)
+    quantile = np.quantile if np.isfinite(boot).all() else np.nanquantile  # the same values without NaNs
+    lo, hi = quantile(boot, [(1 - ci) / 2, (1 + ci) / 2], axis=0)
     value = r_np if score == "r" else r2_np
     names = [str(c) for c in channels] if channels is not None else [str(c) for c in range(C)]
     if len(names) != C:

@@ -54,20 +54,17 @@ def lagged(X: torch.Tensor, lags: np.ndarray, segments: np.ndarray, rows: np.nda
     """The lagged design of ``X`` (n, F) -> (len(rows), L * F), lag-major, zero outside each segment.
 
     ``rows`` selects the output samples (all by default); lagged values may come from any row of ``X``
-    in the same segment.
+    in the same segment. Built by one gather: output row ``t``, lag block ``i`` copies row
+    ``t - lags[i]`` of ``X`` padded with a row of zeros, which every out-of-segment index points to.
     """
     n, f = X.shape
-    rows = np.arange(n) if rows is None else rows
-    out = torch.zeros((len(rows), len(lags) * f), dtype=X.dtype, device=X.device)
-    seg = segments[rows]
-    for i, k in enumerate(lags):
-        src = rows - k
-        ok = (src >= 0) & (src < n)
-        ok[ok] &= segments[src[ok]] == seg[ok]
-        if ok.any():
-            dst = torch.as_tensor(np.flatnonzero(ok), device=X.device)
-            out[dst, i * f : (i + 1) * f] = X[torch.as_tensor(src[ok], device=X.device)]
-    return out
+    rows = np.arange(n) if rows is None else np.asarray(rows)
+    src = rows[:, None] - lags[None, :]  # (R, L)
+    ok = (src >= 0) & (src < n)
+    ok &= segments[np.where(ok, src, 0)] == segments[rows][:, None]
+    index = torch.as_tensor(np.where(ok, src, n).reshape(-1), device=X.device)
+    padded = torch.cat([X, X.new_zeros((1, f))])
+    return padded[index].reshape(len(rows), len(lags) * f)
 
 
 def make_folds(n: int, cv: Any, groups: np.ndarray | None) -> np.ndarray:
