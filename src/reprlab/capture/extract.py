@@ -527,22 +527,24 @@ class _BatchCapture:
         self.ids = token_ids(inputs)
         self.batch = _Batch({}, {}, None)
         self.start = start
-        self._tokens: _RealTokens | None = None
-        self._blocks: dict[int, torch.Tensor] = {}  # heads -> attention gather indices of this batch
+        # found once per batch (and device: a model split over devices gives outputs on several)
+        self._tokens: dict[torch.device, _RealTokens] = {}
+        self._blocks: dict[tuple[int, torch.device], torch.Tensor] = {}  # attention gather indices
 
     def _real(self, device: torch.device) -> torch.Tensor:
         return self.mask.to(device=device).bool()
 
     def _real_tokens(self, device: torch.device) -> _RealTokens:
-        if self._tokens is None:
+        if device not in self._tokens:
             real = self._real(device)
             stim, tok = real.nonzero(as_tuple=True)
             pos = (real.cumsum(dim=1) - 1)[stim, tok]
             ids = np.full(len(stim), -1, dtype=np.int64)
             if self.ids is not None and tuple(self.ids.shape) == tuple(real.shape):
                 ids = _numpy(self.ids[self.mask.bool()], np.int64)
-            self._tokens = _RealTokens(stim * real.shape[1] + tok, _numpy(stim, np.int64), _numpy(pos, np.int64), ids)
-        return self._tokens
+            flat = stim * real.shape[1] + tok
+            self._tokens[device] = _RealTokens(flat, _numpy(stim, np.int64), _numpy(pos, np.int64), ids)
+        return self._tokens[device]
 
     def _gather(self, source: torch.Tensor, index: torch.Tensor, key: str) -> np.ndarray:
         """``source[index]`` (rows of a 2-D or values of a 1-D tensor) as NumPy ``out_dtype``: into the
@@ -569,10 +571,10 @@ class _BatchCapture:
                 values, lengths = real_blocks(h, None)
                 self.batch.attention[block] = _numpy(values, dtype)
             else:
-                heads = h.shape[1]
-                if heads not in self._blocks:
-                    self._blocks[heads] = real_block_index(self._real(h.device), heads)
-                self.batch.attention[block] = self._gather(h.reshape(-1), self._blocks[heads], _ATTENTION + block)
+                key = (h.shape[1], h.device)
+                if key not in self._blocks:
+                    self._blocks[key] = real_block_index(self._real(h.device), h.shape[1])
+                self.batch.attention[block] = self._gather(h.reshape(-1), self._blocks[key], _ATTENTION + block)
                 lengths = self._real(h.device).sum(dim=1).cpu().numpy().astype(np.int64)
             self.batch.lengths = lengths
             return
