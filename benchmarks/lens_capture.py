@@ -11,9 +11,10 @@ Sentences of ~24 tokens from the Lee background corpus, batch 16. Variants, each
 
 The variants run interleaved in one process, on each chunk of sentences in an order rotated from
 chunk to chunk; the machine is shared, so the figures are the ratio of the total times and the
-median of the per-chunk ratios. Usage::
+median of the per-chunk ratios, in wall-clock time and in the process's CPU time (which other
+processes on a loaded machine disturb less; with one torch thread it is the work done). Usage::
 
-    PYTHONPATH=src python benchmarks/lens_capture.py [--sentences 96] [--chunk 32] [--store]
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/lens_capture.py [--sentences 96] [--chunk 32] [--store]
 """
 
 from __future__ import annotations
@@ -72,28 +73,32 @@ def main() -> None:
         variants["reprlab_store"] = lambda t: capture(lm, t, args.batch, out=tmp / f"s{time.perf_counter_ns()}")
     capture(lm, texts[: args.batch], args.batch)  # warm up both paths
     plain(lm, texts[: args.batch], args.batch)
-    totals = {k: 0.0 for k in variants}
-    ratios: dict[str, list[float]] = {k: [] for k in variants if k != "plain"}
+    clocks = {"wall": time.perf_counter, "cpu": time.process_time}
+    totals = {(k, c): 0.0 for k in variants for c in clocks}
+    ratios: dict[tuple[str, str], list[float]] = {(k, c): [] for k in variants if k != "plain" for c in clocks}
     names = list(variants)
     for c, c0 in enumerate(range(0, len(texts), args.chunk)):
         chunk = texts[c0 : c0 + args.chunk]
         took = {}
         for k in names[c % len(names) :] + names[: c % len(names)]:
-            t0 = time.perf_counter()
+            t0 = {clock: f() for clock, f in clocks.items()}
             variants[k](chunk)
-            took[k] = time.perf_counter() - t0
-            totals[k] += took[k]
-        for k in ratios:
-            ratios[k].append(took[k] / took["plain"])
+            for clock, f in clocks.items():
+                took[k, clock] = f() - t0[clock]
+                totals[k, clock] += took[k, clock]
+        for k, clock in ratios:
+            ratios[k, clock].append(took[k, clock] / took["plain", clock])
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"{len(texts)} sentences, batch {args.batch}, {torch.get_num_threads()} threads")
-    for k, v in totals.items():
-        extra = (
-            ""
-            if k == "plain"
-            else f"  ratio {v / totals['plain']:.3f} (median per chunk {statistics.median(ratios[k]):.3f})"
-        )
-        print(f"  {k:14s} {v:7.2f} s{extra}")
+    for clock in clocks:
+        for k in variants:
+            v = totals[k, clock]
+            extra = ""
+            if k != "plain":
+                r = ratios[k, clock]
+                extra = f"  ratio {v / totals['plain', clock]:.3f} (median per chunk {statistics.median(r):.3f}; "
+                extra += f"per chunk {' '.join(f'{x:.2f}' for x in r)})"
+            print(f"  {clock:4s} {k:14s} {v:7.2f} s{extra}")
 
 
 if __name__ == "__main__":

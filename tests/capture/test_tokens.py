@@ -104,6 +104,42 @@ def test_store_equals_memory_and_keeps_the_token_texts(tmp_path):
         disk.attention("model.layers.0", 99)
 
 
+def test_real_blocks_gather_equals_per_stimulus_slices():
+    from reprlab.capture.tokens import real_blocks
+
+    g = torch.Generator().manual_seed(0)
+    w = torch.rand(4, 3, 6, 6, generator=g)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0], [0, 1, 0, 1, 1, 0]])
+    values, lengths = real_blocks(w, mask)
+    real = mask.bool()
+    expected = torch.cat([w[i][:, real[i]][:, :, real[i]].reshape(-1) for i in range(4)])
+    assert lengths.tolist() == [6, 4, 2, 3] and torch.equal(values, expected)
+    strided = w.transpose(2, 3).contiguous().transpose(2, 3)  # same values, other strides
+    assert torch.equal(real_blocks(strided, mask)[0], expected)
+
+
+@pytest.mark.parametrize("store_dtype", ["float32", "float16"])
+def test_memory_rows_written_in_place_equal_the_store_and_batch_by_batch(tmp_path, store_dtype):
+    """In memory, each token layer's rows (and each block's attention) are gathered straight into
+    one array; they must equal the store's and one extraction per batch, to the bit."""
+    model = tiny_lm("llama")
+    prep = TextPreprocess(tiny_tokenizer(), padding_side="left")
+    kw = dict(preprocess=prep, pool="none", capture=ALL, progress=False, store_dtype=store_dtype)
+    mem = rl.extract(model, TEXTS, batch_size=2, **kw)
+    disk = rl.extract(model, TEXTS, batch_size=2, out=tmp_path / "s.zarr", **kw)
+    parts = [rl.extract(model, TEXTS[b : b + 2], batch_size=2, **kw) for b in range(0, len(TEXTS), 2)]
+    for name in mem.names:
+        assert mem[name].dtype == np.dtype(store_dtype) and mem[name].flags.c_contiguous
+        assert mem[name].tobytes() == disk[name].tobytes()
+        assert mem[name].tobytes() == np.concatenate([p[name] for p in parts]).tobytes()
+        assert mem.index(name).stimulus.tolist() == disk.index(name).stimulus.tolist()
+    for block in mem.attention_layers:
+        for i in range(len(TEXTS)):
+            a = mem.attention(block, i)
+            assert a.tobytes() == disk.attention(block, i).tobytes()
+            assert a.tobytes() == parts[i // 2].attention(block, i % 2).tobytes()
+
+
 def test_only_attention_or_only_logits_and_pooled_logits():
     model = tiny_lm("gpt2")
     prep = TextPreprocess(tiny_tokenizer())

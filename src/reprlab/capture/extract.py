@@ -25,6 +25,7 @@ from .tokens import (
     check_logits_name,
     eager_attention,
     output_embedding,
+    real_block_index,
     real_blocks,
     token_ids,
     tokenizer_of,
@@ -33,6 +34,7 @@ from .tokens import (
 )
 
 _OUT_DTYPES = {"float32": np.float32, "float16": np.float16, "float64": np.float64}
+_ATTENTION = "attention/"  # prefix of a block's attention values in a sink's destination keys
 
 
 class _Progress:
@@ -179,12 +181,19 @@ def _to_device(x: Any, device: torch.device) -> Any:
     return x
 
 
-def _numpy(t: torch.Tensor, dtype: Any) -> np.ndarray:
-    """A copy on the CPU (the model may later change its own output tensors in place)."""
+def _numpy(t: torch.Tensor, dtype: Any, copy: bool = True) -> np.ndarray:
+    """``t`` on the CPU as NumPy ``dtype``: a copy (the model may later change its own output tensors
+    in place), unless ``copy=False`` for a tensor nothing else holds (e.g. a gather's result), which
+    is then converted without a second copy where its dtype already is ``dtype``."""
     t = t.to("cpu")
     if t.dtype == torch.bfloat16:
         t = t.float()
-    return t.numpy().astype(dtype, copy=True)
+    return t.numpy().astype(dtype, copy=copy)
+
+
+def _owns_memory(pooled: torch.Tensor, h: torch.Tensor) -> bool:
+    """Whether ``pooled`` (computed from the layer output ``h``) is a new tensor rather than a view of ``h``."""
+    return pooled.untyped_storage().data_ptr() != h.untyped_storage().data_ptr()
 
 
 def _fingerprint(module: torch.nn.Module) -> str:
@@ -486,38 +495,112 @@ class _Batch:
     lengths: np.ndarray | None
 
 
-class _BatchCapture:
-    """The hooks' callback: pools each layer output of the current batch as it arrives."""
+@dataclasses.dataclass
+class _RealTokens:
+    """The real tokens of one batch, found once and shared by every ``pool="none"`` layer: flat
+    indices ``stimulus * T + token`` into a ``(B * T, D)`` view of a layer output, and the rows'
+    batch-relative stimulus, position among the real tokens (as :func:`pool_output`) and token id."""
 
-    def __init__(self, plan: _Plan) -> None:
+    flat: torch.Tensor
+    stimulus: np.ndarray
+    position: np.ndarray
+    token: np.ndarray
+
+
+class _BatchCapture:
+    """The hooks' callback: pools each layer output of the current batch as it arrives.
+
+    For ``pool="none"`` with an attention mask, each token-sequence output ``(B, T, D)`` is copied
+    once: one gather of the real tokens' rows (indices found once per batch), written straight into
+    the sink's output array when the sink offers one (:meth:`_Memory.destination`); each block's
+    attention blocks likewise in one gather per block and batch.
+    """
+
+    def __init__(self, plan: _Plan, sink: Any = None) -> None:
         self.plan = plan
         self.block_of = {m: b for b, m in plan.attn.items()}
+        self.destination = getattr(sink, "destination", None)
         self.begin(None)
 
-    def begin(self, inputs: Any) -> None:
+    def begin(self, inputs: Any, start: int = 0) -> None:
         self.mask = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
         self.ids = token_ids(inputs)
         self.batch = _Batch({}, {}, None)
+        self.start = start
+        # found once per batch (and device: a model split over devices gives outputs on several)
+        self._tokens: dict[torch.device, _RealTokens] = {}
+        self._blocks: dict[tuple[int, torch.device], torch.Tensor] = {}  # attention gather indices
+
+    def _real(self, device: torch.device) -> torch.Tensor:
+        return self.mask.to(device=device).bool()
+
+    def _real_tokens(self, device: torch.device) -> _RealTokens:
+        if device not in self._tokens:
+            real = self._real(device)
+            stim, tok = real.nonzero(as_tuple=True)
+            pos = (real.cumsum(dim=1) - 1)[stim, tok]
+            ids = np.full(len(stim), -1, dtype=np.int64)
+            if self.ids is not None and tuple(self.ids.shape) == tuple(real.shape):
+                ids = _numpy(self.ids[self.mask.bool()], np.int64)
+            flat = stim * real.shape[1] + tok
+            self._tokens[device] = _RealTokens(flat, _numpy(stim, np.int64), _numpy(pos, np.int64), ids)
+        return self._tokens[device]
+
+    def _gather(self, source: torch.Tensor, index: torch.Tensor, key: str) -> np.ndarray:
+        """``source[index]`` (rows of a 2-D or values of a 1-D tensor) as NumPy ``out_dtype``: into the
+        sink's array for ``key`` when it offers one, else into a new array; one copy either way when
+        the dtypes agree."""
+        dtype = self.plan.out_dtype
+        shape = (int(index.numel()), *source.shape[1:])
+        dest = self.destination(key, self.start, shape, dtype) if self.destination is not None else None
+        if dest is not None and source.device.type == "cpu" and torch.from_numpy(dest[:0]).dtype == source.dtype:
+            torch.index_select(source, 0, index, out=torch.from_numpy(dest))
+            return dest
+        values = _numpy(source.index_select(0, index), dtype, copy=False)
+        if dest is None:
+            return values
+        dest[...] = values
+        return dest
 
     def on_output(self, name: str, h: torch.Tensor) -> None:
         dtype = self.plan.out_dtype
+        h = h.detach()
         if name in self.block_of:
-            values, lengths = real_blocks(h.detach(), self.mask)
-            self.batch.attention[self.block_of[name]] = _numpy(values, dtype)
+            block = self.block_of[name]
+            if self.mask is None:
+                values, lengths = real_blocks(h, None)
+                self.batch.attention[block] = _numpy(values, dtype)
+            else:
+                key = (h.shape[1], h.device)
+                if key not in self._blocks:
+                    self._blocks[key] = real_block_index(self._real(h.device), h.shape[1])
+                self.batch.attention[block] = self._gather(h.reshape(-1), self._blocks[key], _ATTENTION + block)
+                lengths = self._real(h.device).sum(dim=1).cpu().numpy().astype(np.int64)
             self.batch.lengths = lengths
             return
         layer = LOGITS if name == self.plan.head else name
         mask = self.mask if h.dim() == 3 else None
-        check_fits(tuple(h.shape), self.plan.pools[layer], name, mask)
-        pooled = pool_output(h.detach(), self.plan.pools[layer], mask)
+        pool = self.plan.pools[layer]
+        check_fits(tuple(h.shape), pool, name, mask)
+        if pool == "none" and mask is not None:  # (B, T, D) of which the real tokens are kept
+            real = self._real_tokens(h.device)
+            rows = self._gather(h.reshape(-1, h.shape[-1]), real.flat, layer)
+            self.batch.layers[layer] = (rows, real.stimulus, real.position, real.token)
+            return
+        pooled = pool_output(h, pool, mask)
         if not isinstance(pooled, tuple):
-            self.batch.layers[layer] = _numpy(pooled, dtype)
+            self.batch.layers[layer] = _numpy(pooled, dtype, copy=not _owns_memory(pooled, h))
             return
         rows, stim, pos = pooled
         tok = np.full(len(stim), -1, dtype=np.int64)
         if self.ids is not None and h.dim() == 3 and tuple(h.shape[:2]) == tuple(self.ids.shape):
-            tok = _numpy(self.ids[mask.bool()] if mask is not None else self.ids.reshape(-1), np.int64)
-        self.batch.layers[layer] = (_numpy(rows, dtype), _numpy(stim, np.int64), _numpy(pos, np.int64), tok)
+            tok = _numpy(self.ids.reshape(-1), np.int64)
+        self.batch.layers[layer] = (
+            _numpy(rows, dtype, copy=not _owns_memory(rows, h)),
+            _numpy(stim, np.int64),
+            _numpy(pos, np.int64),
+            tok,
+        )
 
     def order(self, fired: list[str]) -> list[str]:
         """The stored layers in the order they ran."""
@@ -526,12 +609,18 @@ class _BatchCapture:
 
 def _run(plan: _Plan, sink: Any, spans: list[tuple[int, int]], start: int, progress: bool) -> None:
     """Forward the stimuli of ``spans`` batch by batch and hand each batch to ``sink``; batches before
-    ``start`` (already written: a damaged chunk's stimuli) do not count as progress."""
+    ``start`` (already written: a damaged chunk's stimuli) do not count as progress.
+
+    A sink that can size its outputs in advance (``presize``: the in-memory one) gets every batch's
+    attention mask first, when the first batch's input has one: the inputs of all batches are
+    prepared before the first forward pass (token ids and masks, small beside the token-level
+    outputs they give), so each layer's real-token rows can be written straight into one array.
+    """
     module, n = plan.module, plan.source.n
     was_training = module.training
     module.eval()
     bar = _Progress(n, start, progress, plan.meta["model_id"])
-    state = _BatchCapture(plan)
+    state = _BatchCapture(plan, sink)
     element = {m: 1 for m in plan.attn.values()}
     try:
         with (
@@ -539,13 +628,18 @@ def _run(plan: _Plan, sink: Any, spans: list[tuple[int, int]], start: int, progr
             LayerCapture(module, plan.hooked, state.on_output, stop_early=plan.stop_early, element=element) as cap,
             torch.inference_mode(),
         ):
-            for b0, b1 in spans:
-                inputs = plan.inputs(b0, b1)
-                state.begin(inputs)
+            prepared = _prepare(plan, sink, spans)
+            for k, (b0, b1) in enumerate(spans):
+                inputs = prepared[k] if prepared[k] is not None else plan.inputs(b0, b1)
+                prepared[k] = None
+                state.begin(inputs, b0)
                 cap.run(lambda inputs=inputs: plan.forward(inputs))
                 if not sink.initialised:
                     sink.ensure_layers(
-                        state.order(cap.order), _widths(state.batch), plan.out_dtype, **_token_setup(plan, state.batch)
+                        state.order(cap.order),
+                        _widths(state.batch),
+                        plan.out_dtype,
+                        **_token_setup(plan, state.batch, getattr(sink, "keeps_vocab", True)),
                     )
                 sink.write_batch(b0, b1, state.batch.layers, state.batch.attention, state.batch.lengths)
                 bar.update(b1 - b0 if b0 >= start else 0)
@@ -554,23 +648,57 @@ def _run(plan: _Plan, sink: Any, spans: list[tuple[int, int]], start: int, progr
         module.train(was_training)
 
 
+def _prepare(plan: _Plan, sink: Any, spans: list[tuple[int, int]]) -> list[Any]:
+    """Per batch, its input prepared in advance, or ``None`` (prepared when its turn comes).
+
+    All are prepared, and ``sink.presize`` gets their attention masks, when ``sink`` sizes its
+    outputs in advance (token-level capture in memory) and the first batch's input has a mask.
+    """
+    presize = getattr(sink, "presize", None)
+    token_level = "none" in plan.pools.values() or bool(plan.attn)
+    if presize is None or not token_level or not spans:
+        return [None] * len(spans)
+    first = plan.inputs(*spans[0])
+    if _mask_of(first) is None:
+        return [first] + [None] * (len(spans) - 1)
+    prepared = [first] + [plan.inputs(b0, b1) for b0, b1 in spans[1:]]
+    masks = [_mask_of(x) for x in prepared]
+    if all(m is not None for m in masks):
+        presize([b0 for b0, _ in spans], masks)
+    return prepared
+
+
+def _mask_of(inputs: Any) -> torch.Tensor | None:
+    """The ``(B, T)`` attention mask of mapping inputs, else ``None``."""
+    mask = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
+    return mask if isinstance(mask, torch.Tensor) and mask.dim() == 2 else None
+
+
 def _widths(batch: _Batch) -> dict[str, int]:
     return {n: (v[0] if isinstance(v, tuple) else v).shape[1] for n, v in batch.layers.items()}
 
 
-def _token_setup(plan: _Plan, batch: _Batch) -> dict[str, Any]:
-    """The store's attention heads per block and, when rows carry token ids, the vocabulary's texts."""
+def _token_setup(plan: _Plan, batch: _Batch, keeps_vocab: bool = True) -> dict[str, Any]:
+    """The store's attention heads per block and, when rows carry token ids and the sink keeps it,
+    the vocabulary's texts (the in-memory sink decodes only the token ids it holds)."""
     heads = {}
     if batch.lengths is not None:
         squares = int((batch.lengths**2).sum())
         heads = {b: int(v.size // squares) for b, v in batch.attention.items()}
     has_tokens = any(isinstance(v, tuple) and (v[3] >= 0).any() for v in batch.layers.values())
-    vocab = vocabulary(plan.tokenizer) if has_tokens and plan.tokenizer is not None else None
+    vocab = vocabulary(plan.tokenizer) if keeps_vocab and has_tokens and plan.tokenizer is not None else None
     return {"attention_heads": heads, "vocab": vocab}
 
 
 class _Memory:
-    """Collects the batches in memory, with the interface of the store's writer."""
+    """Collects the batches in memory, with the interface of the store's writer.
+
+    With the attention masks of all batches known in advance (:meth:`presize`), each token-level
+    layer (and each block's attention) gets one array of its final size, and the batches' rows are
+    gathered straight into it (:meth:`destination`): no per-batch copies to join at the end.
+    """
+
+    keeps_vocab = False  # the token texts are decoded for the token ids present only
 
     def __init__(self, plan: _Plan) -> None:
         self.plan = plan
@@ -579,6 +707,56 @@ class _Memory:
         self.attention: dict[str, list[np.ndarray]] = {}
         self.lengths: list[np.ndarray] = []
         self.initialised = False
+        self.sizes: dict[int, tuple[int, int, int, int]] = {}  # batch start -> row offset, rows, square offset, squares
+        self.total_rows = self.total_squares = 0
+        self.full: dict[str, np.ndarray] = {}  # destination key -> its whole array
+
+    def presize(self, starts: list[int], masks: list[torch.Tensor]) -> None:
+        """Record, per batch (by its first stimulus), where its real tokens' rows go: its offset and
+        count of real tokens, and of the squares ``n_b**2`` that size its attention blocks."""
+        for b0, mask in zip(starts, masks):
+            n = mask.bool().sum(dim=1).cpu().numpy().astype(np.int64)
+            rows, squares = int(n.sum()), int((n**2).sum())
+            self.sizes[b0] = (self.total_rows, rows, self.total_squares, squares)
+            self.total_rows += rows
+            self.total_squares += squares
+
+    def destination(self, key: str, start: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+        """Where the batch starting at ``start`` writes ``shape`` values of ``key`` (a layer's real-token
+        rows, or ``attention/<block>``): a slice of that key's whole array, or ``None`` (not presized)."""
+        if start not in self.sizes:
+            return None
+        row0, rows, square0, squares = self.sizes[start]
+        if key.startswith(_ATTENTION):
+            if len(shape) != 1 or squares == 0 or shape[0] % squares:
+                return None
+            heads = shape[0] // squares
+            whole, offset, count = (heads * self.total_squares,), heads * square0, shape[0]
+        else:
+            if shape[0] != rows:
+                return None
+            whole, offset, count = (self.total_rows, *shape[1:]), row0, rows
+        full = self.full.get(key)
+        if full is None:
+            full = self.full[key] = np.empty(whole, dtype)
+        elif full.shape != whole or full.dtype != dtype:
+            return None
+        return full[offset : offset + count]
+
+    def _joined(self, key: str, parts: list[np.ndarray]) -> np.ndarray:
+        """The parts one after another: the whole array they were written into, when they fill it in
+        order, else their concatenation."""
+        full = self.full.get(key)
+        if full is not None:
+            at = full.__array_interface__["data"][0]
+            for p in parts:
+                if p.base is not full or p.__array_interface__["data"][0] != at:
+                    break
+                at += p.nbytes
+            else:
+                if at == full.__array_interface__["data"][0] + full.nbytes:
+                    return full
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def ensure_layers(
         self,
@@ -616,12 +794,12 @@ class _Memory:
         index: dict[str, tuple[np.ndarray, ...]] = {}
         for n, parts in self.parts.items():
             if isinstance(parts[0], tuple):
-                arrays[n] = np.concatenate([p[0] for p in parts])
+                arrays[n] = self._joined(n, [p[0] for p in parts])
                 index[n] = tuple(np.concatenate([p[k] for p in parts]) for k in (1, 2, 3))
             else:
                 arrays[n] = np.concatenate(parts) if len(parts) > 1 else parts[0]
         attention = {
-            b: (np.concatenate(v), np.concatenate(self.lengths), self.attrs["attention_heads"][b])
+            b: (self._joined(_ATTENTION + b, v), np.concatenate(self.lengths), self.attrs["attention_heads"][b])
             for b, v in self.attention.items()
         }
         tokens = np.unique(np.concatenate([i[2] for i in index.values()])) if index else np.empty(0, np.int64)

@@ -182,12 +182,26 @@ def token_ids(inputs: Any) -> torch.Tensor | None:
 def real_blocks(weights: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, np.ndarray]:
     """Attention ``(B, H, T, T)`` -> the ``(H, n_b, n_b)`` blocks of real tokens, flattened one after
     another, and each stimulus's ``n_b``."""
-    b, _, t, _ = weights.shape
+    b, h, t, _ = weights.shape
     if mask is None:
         return weights.reshape(-1), np.full(b, t, dtype=np.int64)
     real = mask.to(weights.device).bool()
-    parts = [weights[i][:, real[i]][:, :, real[i]].reshape(-1) for i in range(b)]
-    return torch.cat(parts), real.sum(dim=1).cpu().numpy().astype(np.int64)
+    values = weights.reshape(-1).index_select(0, real_block_index(real, h))
+    return values, real.sum(dim=1).cpu().numpy().astype(np.int64)
+
+
+def real_block_index(real: torch.Tensor, heads: int) -> torch.Tensor:
+    """Flat indices into a contiguous ``(B, H, T, T)`` attention tensor of every stimulus's
+    ``(H, n_b, n_b)`` block of real tokens (``real``: ``(B, T)`` booleans), in the order
+    :func:`real_blocks` stores them: stimulus, head, query, key. Element ``(i, h, q, k)`` sits at
+    ``((i * H + h) * T + q) * T + k``; one gather with these indices copies all the blocks of a batch."""
+    b, t = real.shape
+    head = torch.arange(heads, device=real.device)
+    parts = []
+    for i in range(b):
+        q = real[i].nonzero(as_tuple=True)[0]
+        parts.append((((i * heads + head)[:, None, None] * t + q[None, :, None]) * t + q[None, None, :]).reshape(-1))
+    return torch.cat(parts)
 
 
 def tokenizer_of(preprocess: Any, model: Any) -> Any:
@@ -201,8 +215,8 @@ def tokenizer_of(preprocess: Any, model: Any) -> Any:
 
 def vocabulary(tokenizer: Any) -> list[str]:
     """The text of every token id (``tokenizer.decode([id])``, e.g. ``" Paris"``), index = id."""
-    n = len(tokenizer)
-    return list(tokenizer.batch_decode([[i] for i in range(n)]))
+    ids = np.arange(len(tokenizer), dtype=np.int64)[:, None]  # one id per row: decoded one by one
+    return list(tokenizer.batch_decode(ids))
 
 
 def check_logits_name(names: Sequence[str]) -> None:
