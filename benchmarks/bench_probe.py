@@ -15,7 +15,11 @@ tolerance (``tol=1e-4``, the loop one would write) and once converged (``tol=1e-
 the ratios, and the largest difference of out-of-fold probabilities against each loop.
 
 Single-threaded on both sides (``OMP_NUM_THREADS=1``, ``torch.set_num_threads(1)``).
-Run: PYTHONPATH=src python benchmarks/bench_probe.py [--quick] [--workload 1|2]
+``--search``: instead of a fixed C, the default use (C searched over ``rl.probe.DEFAULT_CS`` by 3 inner
+grouped folds on each outer training set, then refitted), against the same search written with
+scikit-learn on reprlab's inner folds.
+
+Run: PYTHONPATH=src python benchmarks/bench_probe.py [--quick] [--workload 1|2] [--search]
 """
 
 from __future__ import annotations
@@ -60,6 +64,61 @@ def sklearn_loop(layers, y, folds, k, C, tol):
     return out
 
 
+def sklearn_search_loop(layers, y, groups, folds, k, Cs, inner_cv, seed, tol):
+    """The same inner grouped search as reprlab (its inner folds, the C with the best mean balanced
+    accuracy, ties to the first), then the refit on the outer training rows, written with scikit-learn."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from reprlab.probe._folds import assign_folds
+
+    def fit(X, yy, C):
+        return make_pipeline(StandardScaler(), LogisticRegression(C=C, tol=tol, max_iter=10_000)).fit(X, yy)
+
+    out = {}
+    for name, X in layers.items():
+        P = np.zeros((X.shape[0], k))
+        for f in range(folds.max() + 1):
+            train = np.flatnonzero(folds != f)
+            sub = np.unique(groups[train], return_inverse=True)[1]
+            inner = assign_folds(sub, inner_cv, seed + 1 + f, y[train])
+            means = []
+            for C in Cs:
+                scores = []
+                for g in range(inner_cv):
+                    tr, te = train[inner != g], train[inner == g]
+                    scores.append(balanced_accuracy_score(y[te], fit(X[tr], y[tr], C).predict(X[te])))
+                means.append(np.mean(scores))
+            best = Cs[int(np.argmax(means))]
+            P[folds == f] = fit(X[train], y[train], best).predict_proba(X[folds == f])
+        out[name] = P
+    return out
+
+
+def run_search(n, d, n_layers, k, group_size):
+    """The default use: C searched over reprlab's grid by 3 inner grouped folds on each training set."""
+    import torch
+
+    import reprlab as rl
+    from reprlab.probe import DEFAULT_CS
+
+    torch.set_num_threads(1)
+    layers, y, groups = workload(n, d, n_layers, k, group_size)
+    t0 = time.perf_counter()
+    res = rl.probe_layers(layers, y, groups=groups, n_permutations=0, n_boot=0)
+    row = {"reprlab": time.perf_counter() - t0}
+    folds = next(iter(res.values())).folds
+    for label, tol in (("default", 1e-4), ("tight", 1e-10)):
+        t0 = time.perf_counter()
+        ref = sklearn_search_loop(layers, y, groups, folds, k, list(DEFAULT_CS), 3, 0, tol)
+        row[label] = time.perf_counter() - t0
+        row[label + "_diff"] = max(np.abs(ref[nm] - res[nm].proba).max() for nm in layers)
+        row[label + "_same"] = all(np.array_equal(ref[nm].argmax(1), res[nm].proba.argmax(1)) for nm in layers)
+    return row
+
+
 def run(n, d, n_layers, k, group_size, C=1.0):
     import torch
 
@@ -84,6 +143,7 @@ def run(n, d, n_layers, k, group_size, C=1.0):
 def main() -> None:
     quick = "--quick" in sys.argv
     which = sys.argv[sys.argv.index("--workload") + 1] if "--workload" in sys.argv else "12"
+    search = "--search" in sys.argv
     cases = [("1", "pooled", (300, 576, 4 if quick else 30, 2, 1)),
              ("2", "token-level", (2_000 if quick else 20_000, 384, 2 if quick else 6, 5, 12))]
     print(f"load average at start: {os.getloadavg()}")
@@ -91,7 +151,9 @@ def main() -> None:
         if key not in which:
             continue
         n, d, n_layers, k, group = args
-        r = run(*args)
+        r = (run_search if search else run)(*args)
+        if search:
+            title += " (C searched over 6 values by 3 inner grouped folds)"
         print(f"{title}: {n_layers} layers x {n:,} rows x {d}, 5 grouped folds, {k} classes, groups of {group}:\n  reprlab {r['reprlab']:.2f} s | scikit-learn loop, default tol 1e-4: {r['default']:.2f} s "
               f"(ratio {r['default'] / r['reprlab']:.2f}x, max |proba diff| {r['default_diff']:.1e}, same predictions "
               f"{r['default_same']}) | tol 1e-10: {r['tight']:.2f} s (ratio {r['tight'] / r['reprlab']:.2f}x, "

@@ -26,8 +26,9 @@ The minimiser is found by limited-memory BFGS (Nocedal & Wright 2006, algorithm 
 backtracking Armijo line search, run for all problems together but with separate curvature pairs,
 steps and stopping per problem; a problem stops when its largest gradient entry is below ``tol``
 (default 1e-10: out-of-fold probabilities within about 1e-7 of the exact minimiser's). The line
-search and later iterations evaluate only the layers that hold a problem still searching, so one
-problem's backtracking does not cost a product over every layer. The objective is strictly convex,
+search and later iterations evaluate only the problems still searching (their layers, their
+columns), so one problem's backtracking or slow convergence does not cost a product over every
+layer and problem. The objective is strictly convex,
 so every problem has one minimiser and the curvature condition ``s^T y > 0`` always holds.
 
 Ridge (as scikit-learn's ``Ridge(alpha)`` on standardised features with an intercept) is solved in
@@ -171,36 +172,42 @@ def _logistic_objective(
         kp = k - 1
     Xt = X.transpose(1, 2)
 
-    def f(theta: torch.Tensor, layers: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        # ``layers``: evaluate only these layers' problems (theta holds their rows, layer-major)
+    def f(
+        theta: torch.Tensor, layers: torch.Tensor | None = None, qidx: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # ``layers`` (L') and ``qidx`` (L', Q'): evaluate only problems ``layers[i] * Q + qidx[i, j]``
+        # (theta holds their rows in that order)
         if layers is None:
-            Xs, Xts, w_s, Y_s, mu, isd, lm, Ls = X, Xt, wts, Y, std.mu, inv_sd, lam, L
+            Xs, Xts, w_s, Y_s, mu, isd, lm, Ls, Qs = X, Xt, wts, Y, std.mu, inv_sd, lam, L, Q
         else:
-            rows = (layers.unsqueeze(1) * Q + torch.arange(Q, device=layers.device)).reshape(-1)
-            Xs = _Layers(X, layers)
-            Xts, w_s, Y_s = _Layers(Xt, layers), wts.index_select(0, layers), Y.index_select(0, layers)
-            mu, isd, lm, Ls = std.mu[rows], inv_sd[rows], lam[rows], layers.numel()
-        Ps = Ls * Q
+            Ls, Qs = qidx.shape
+            rows = (layers.unsqueeze(1) * Q + qidx).reshape(-1)
+            li = layers.unsqueeze(1)
+            w_s = wts[li, :, qidx].permute(0, 2, 1, 3)  # (L', n, Q', 1)
+            Y_s = Y[li, :, qidx].permute(0, 2, 1, 3)
+            Xs, Xts = (X, Xt) if Ls == L else (_Layers(X, layers), _Layers(Xt, layers))
+            mu, isd, lm = std.mu[rows], inv_sd[rows], lam[rows]
+        Ps = Ls * Qs
         W = theta[:, : d * kp].reshape(Ps, d, kp)
         b = theta[:, d * kp :]
         V = W * isd.unsqueeze(-1)
         c = b - torch.einsum("pd,pdk->pk", mu, V)
-        Z = _matmul(Xs, _by_layer(V, Ls)).reshape(Ls, n, Q, kp) + c.reshape(Ls, 1, Q, kp)
+        Z = _matmul(Xs, _by_layer(V, Ls)).reshape(Ls, n, Qs, kp) + c.reshape(Ls, 1, Qs, kp)
         if binary:
             loss = torch.nn.functional.softplus(Z) - Y_s * Z
             G = torch.sigmoid(Z) - Y_s
         else:
-            Z = Z @ B.T  # (L, n, Q, k) class logits
+            Z = Z @ B.T  # (L', n, Q', k) class logits
             lse = torch.logsumexp(Z, dim=-1, keepdim=True)
             loss = lse - (Z * Y_s).sum(-1, keepdim=True)
             G = torch.exp(Z - lse) - Y_s
         value = (loss * w_s).sum(1).reshape(Ps) + 0.5 * lm * (W * W).sum((1, 2))
-        G = G * w_s  # (L, n, Q, k)
+        G = G * w_s  # (L', n, Q', k)
         if not binary:
             G = G @ B
         grad_c = G.sum(1).reshape(Ps, kp)
-        grad_V = _matmul(Xts, G.reshape(Ls, n, Q * kp))
-        grad_V = grad_V.reshape(Ls, d, Q, kp).permute(0, 2, 1, 3).reshape(Ps, d, kp)
+        grad_V = _matmul(Xts, G.reshape(Ls, n, Qs * kp))
+        grad_V = grad_V.reshape(Ls, d, Qs, kp).permute(0, 2, 1, 3).reshape(Ps, d, kp)
         grad_W = (grad_V - mu.unsqueeze(-1) * grad_c.unsqueeze(1)) * isd.unsqueeze(-1) + lm.view(-1, 1, 1) * W
         grad_b = grad_c
         if penalise_intercept:
@@ -208,43 +215,66 @@ def _logistic_objective(
             grad_b = grad_b + lm.view(-1, 1) * b
         return value, torch.cat([grad_W.reshape(Ps, d * kp), grad_b], dim=1)
 
-    f.block = Q  # problems come in blocks of Q (a layer's), evaluated together
+    f.layout = (L, Q)  # problem p is problem p % Q of layer p // Q
     return f
 
 
-def lbfgs(f, theta: torch.Tensor, tol: float, max_iter: int, memory: int = 10) -> tuple[torch.Tensor, int]:
-    """Minimise P independent smooth convex functions at once (``f`` returns values (P,) and gradients)."""
-    P, D = theta.shape
-    S = torch.zeros(memory, P, D, dtype=theta.dtype, device=theta.device)
-    Yh = torch.zeros_like(S)
-    rho = torch.zeros(memory, P, dtype=theta.dtype, device=theta.device)
-    stored = torch.zeros(memory, P, dtype=torch.bool, device=theta.device)
-    theta, it, _ = _lbfgs_stage(f, theta, tol, max_iter, 0, 0, memory, S, Yh, rho, stored)
-    return theta, it
-
-
 def _evaluate(f, theta: torch.Tensor, need: torch.Tensor, value: torch.Tensor, grad: torch.Tensor):
-    """``f`` at ``theta`` for the problems in ``need``; when ``f`` evaluates blocks of problems
-    (``f.block``, a layer's), only the blocks holding a needed problem are computed and the other rows
-    keep ``value`` and ``grad``."""
-    block = getattr(f, "block", None)
-    if block is None:
+    """``f`` at ``theta`` for the problems in ``need``; the other rows keep ``value`` and ``grad``.
+
+    When ``f`` evaluates a subset of its (layers, problems) layout (``f.layout``), only the layers
+    holding a needed problem are multiplied, with only their needed problems' columns (padded to the
+    same count per layer by repeating one of them), so problems that have converged cost nothing."""
+    layout = getattr(f, "layout", None)
+    if layout is None:
         return f(theta)
-    wanted = need.view(-1, block).any(1)
-    if bool(wanted.all()):
+    L, Q = layout
+    need2 = need.view(L, Q)
+    if bool(need2.all()):
         return f(theta)
-    layers = wanted.nonzero().squeeze(1)
-    rows = (layers.unsqueeze(1) * block + torch.arange(block, device=layers.device)).reshape(-1)
-    v, g = f(theta[rows], layers)
+    layers = need2.any(1).nonzero().squeeze(1)
+    sub = need2[layers]
+    width = int(sub.sum(1).max())
+    order = torch.argsort((~sub).to(torch.int8), dim=1, stable=True)[:, :width]  # needed problems first
+    qidx = torch.where(sub.gather(1, order), order, order[:, :1])
+    rows = (layers.unsqueeze(1) * Q + qidx).reshape(-1)
+    v, g = f(theta[rows], layers, qidx)
     value, grad = value.clone(), grad.clone()
     value[rows] = v
     grad[rows] = g
     return value, grad
 
 
-def _lbfgs_stage(f, theta, tol, max_iter, it, slot, memory, S, Yh, rho, stored):
+def lbfgs(f, theta: torch.Tensor, tol: float, max_iter: int, memory: int = 10) -> tuple[torch.Tensor, int]:
+    """Minimise P independent smooth convex functions at once (``f`` returns values (P,) and gradients).
+
+    Problems that have converged are dropped from the working set once a quarter of it has, so the
+    two-loop recursion and the evaluations cost only what is still searching."""
+    P, D = theta.shape
+    out = theta.clone()
+    ids = torch.arange(P, device=theta.device)
+    S = torch.zeros(memory, P, D, dtype=theta.dtype, device=theta.device)
+    Yh = torch.zeros_like(S)
+    rho = torch.zeros(memory, P, dtype=theta.dtype, device=theta.device)
+    stored = torch.zeros(memory, P, dtype=torch.bool, device=theta.device)
+
+    def evaluate(cand, need, value, grad):
+        if ids.numel() == P:
+            return _evaluate(f, cand, need, value, grad)
+        full = out.clone()
+        full[ids] = cand
+        need_full = torch.zeros(P, dtype=torch.bool, device=need.device)
+        need_full[ids] = need
+        vf = torch.zeros(P, dtype=value.dtype, device=value.device)
+        gf = torch.zeros(P, D, dtype=grad.dtype, device=grad.device)
+        vf[ids], gf[ids] = value, grad
+        v, g = _evaluate(f, full, need_full, vf, gf)
+        return v[ids], g[ids]
+
     value, grad = f(theta)
     active = grad.abs().amax(1) > tol
+    it = 0
+    slot = 0
     while bool(active.any()) and it < max_iter:
         it += 1
         # two-loop recursion, per problem
@@ -275,7 +305,7 @@ def _lbfgs_stage(f, theta, tol, max_iter, it, slot, memory, S, Yh, rho, stored):
         new_theta, new_value, new_grad = theta, value, grad
         for _ in range(40):
             cand = theta + step.unsqueeze(1) * direction
-            cv, cg = _evaluate(f, cand, ~done, value, grad)
+            cv, cg = evaluate(cand, ~done, value, grad)
             armijo = cv <= value + 1e-4 * step * slope
             # At the rounding floor of f (|f - f*| below eps |f|) Armijo cannot see progress; accept a step
             # that leaves f unchanged to rounding and lowers the largest gradient entry.
@@ -300,7 +330,14 @@ def _lbfgs_stage(f, theta, tol, max_iter, it, slot, memory, S, Yh, rho, stored):
         slot = (slot + 1) % memory
         theta, value, grad = new_theta, new_value, new_grad
         active = active & ~stalled & (grad.abs().amax(1) > tol)
-    return theta, it, slot
+        n_active = int(active.sum())
+        if 0 < n_active <= 0.75 * ids.numel():  # drop the converged problems from the working set
+            out[ids] = theta
+            keep = active.nonzero().squeeze(1)
+            ids, theta, value, grad, active = ids[keep], theta[keep], value[keep], grad[keep], active[keep]
+            S, Yh, rho, stored = S[:, keep], Yh[:, keep], rho[:, keep], stored[:, keep]
+    out[ids] = theta
+    return out, it
 
 
 def fit_logistic(
