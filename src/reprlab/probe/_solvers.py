@@ -359,6 +359,7 @@ def fit_logistic(
     penalise_intercept: bool = False,
     tol: float = 1e-10,
     max_iter: int = 2000,
+    tol_per_C: bool = True,
 ) -> LogisticFit:
     """Fit one penalised logistic regression per problem.
 
@@ -382,7 +383,8 @@ def fit_logistic(
     theta0 = torch.zeros(P, d * kp + kp, dtype=X3.dtype, device=X3.device)
     # The distance to the minimiser is at most |grad| / lam (f is lam-strongly convex), and lam = 1 / (C n_p):
     # a large C (weak penalty) gets a proportionally tighter tolerance, so the probabilities are as exact.
-    theta, it = lbfgs(f, theta0, tol * (1.0 / C).clamp(max=1.0), max_iter)
+    # ``tol_per_C=False`` keeps ``tol`` for every C (enough where only the predicted class is used).
+    theta, it = lbfgs(f, theta0, tol * (1.0 / C).clamp(max=1.0) if tol_per_C else tol, max_iter)
     W, b = theta[:, : d * kp].reshape(P, d, kp), theta[:, d * kp :]
     if not binary:
         B = sum_zero_basis(k, X3.dtype, X3.device)

@@ -146,14 +146,16 @@ def _chunks(n_problems: int, per_problem: int) -> list[slice]:
 
 
 def _fit_outputs(
-    task: _Task, X: torch.Tensor, labels: np.ndarray, masks: np.ndarray, reg: np.ndarray, coef: bool = False
+    task: _Task, X: torch.Tensor, labels: np.ndarray, masks: np.ndarray, reg: np.ndarray, coef: bool = False,
+    exact: bool = True,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Every row's output for each layer and problem: (L, P, n, K) probabilities or (L, P, n) values.
 
     ``X`` is (L, n, d): the same P problems (``masks``, ``labels`` (P, n)) on every layer, with a
     regularisation value per layer and problem (``reg`` (L, P)); the linear probes of all layers are
     one problem set. ``coef``: also return the fitted coefficients in X's units, (L, P, d) (binary
-    logistic and ridge).
+    logistic and ridge). ``exact=False`` (the inner search, which uses only the predicted classes):
+    the logistic solver's gradient tolerance is not tightened for large C.
     """
     L, n, _ = X.shape
     P = masks.shape[0]
@@ -168,7 +170,7 @@ def _fit_outputs(
         lab = np.tile(labels[sl], (L, 1))
         if task.kind in ("logistic", "mdl"):
             fit = fit_logistic(X, torch.as_tensor(lab, device=dev), m, torch.as_tensor(r.reshape(-1), dtype=dt,
-                               device=dev), task.n_classes)
+                               device=dev), task.n_classes, tol_per_C=exact)
             outs.append(fit.proba(X).reshape(L, Pc, n, K).cpu().numpy())
             if coef:
                 coefs.append(fit.directions()[..., 0].reshape(L, Pc, -1).cpu().numpy())
@@ -233,7 +235,7 @@ def _choose(task: _Task, X: torch.Tensor, labels: np.ndarray, todo: Sequence[int
         masks[i] = (inner >= 0) & (inner != g)
     reg = np.array([grid[c] for (_i, _f, _g, c) in problems])
     lab = np.repeat(labels[None], len(problems), axis=0)
-    out = _fit_outputs(task, X, lab, masks, np.tile(reg, (L, 1)))
+    out = _fit_outputs(task, X, lab, masks, np.tile(reg, (L, 1)), exact=False)
     chosen = []
     for li in range(L):
         scores: dict[tuple[int, int], list[float]] = {}
