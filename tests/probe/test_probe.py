@@ -214,3 +214,32 @@ def test_bad_arguments():
         rl.probe_layers(X, y)
     with pytest.raises(ReprlabError, match="groups"):
         rl.probe(X, y, groups=np.arange(39))
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_probe_layers_one_problem_set_equals_probe_per_layer(k):
+    # probe_layers solves the layers of one shape as one problem set; each result must equal rl.probe
+    # on that layer alone (folds, inner search, permutations, control, direction).
+    rng = np.random.default_rng(3)
+    n = 150
+    y = rng.integers(0, k, n)
+    acts = {
+        "a": rng.normal(size=(n, 8)) + 0.8 * np.eye(k)[y] @ rng.normal(size=(k, 8)),
+        "b": rng.normal(size=(n, 8)),
+        "c": rng.normal(size=(n, 5)) + 0.5 * y[:, None],  # another width: its own problem set
+    }
+    kw = dict(C=[0.1, 1.0], n_permutations=4, n_boot=50, control="shuffle", groups=np.arange(n) // 3)
+    res = rl.probe_layers(acts, y, **kw)
+    assert list(res) == ["a", "b", "c"]
+    for name, X in acts.items():
+        r = rl.probe(X, y, **kw)
+        got = res[name]
+        assert np.abs(got.proba - r.proba).max() < 1e-8
+        assert got.chosen == r.chosen and got.score == pytest.approx(r.score)
+        assert np.allclose(got.null, r.null) and got.p_value == pytest.approx(r.p_value)
+        assert (got.ci_low, got.ci_high) == pytest.approx((r.ci_low, r.ci_high))
+        assert got.control_score == pytest.approx(r.control_score, abs=1e-12)
+        if k == 2:
+            assert np.abs(got.direction - r.direction).max() < 1e-6
+        else:
+            assert got.direction is None and r.direction is None

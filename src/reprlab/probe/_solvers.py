@@ -1,12 +1,13 @@
-"""Many probe fits at once: penalised logistic regression and ridge, batched over problems.
+"""Many probe fits at once: penalised logistic regression and ridge, batched over problems and layers.
 
 A *problem* is one fit: a layer's matrix ``X`` (shared by all problems of that layer), a 0/1 weight
 per row (the training rows of a fold), the standardisation of those training rows, labels and a
-regularisation strength. Because every problem reads the same ``X``, the logits of all problems are
-one matrix product ``X @ V`` with ``V = W / sd`` stacked over problems (the standardisation folds into
-the weights: ``((X - mu) / sd) W + b = X (W / sd) + (b - (mu / sd) W)``), so hundreds of folds,
-inner-CV folds, regularisation values and label permutations cost a few large products per
-iteration instead of a loop of small fits.
+regularisation strength. Because every problem of a layer reads the same ``X``, the logits of all of
+them are one matrix product ``X @ V`` with ``V = W / sd`` stacked over problems (the standardisation
+folds into the weights: ``((X - mu) / sd) W + b = X (W / sd) + (b - (mu / sd) W)``). Several layers of
+one shape are one problem set: ``X`` is (L, n, d) and problem ``p`` belongs to layer ``p // Q``, so an
+iteration costs one batched product per direction for every layer x fold x value x permutation,
+instead of a loop of small fits (each of which would read its layer's matrix again).
 
 Logistic regression (as scikit-learn's ``LogisticRegression(penalty="l2")``) minimises, per problem,
 
@@ -15,11 +16,23 @@ Logistic regression (as scikit-learn's ``LogisticRegression(penalty="l2")``) min
 over the ``n_p`` training rows (the same minimiser as scikit-learn's ``C sum ell + ||W||^2 / 2``); the
 intercept is not penalised unless ``penalise_intercept`` (used by the MDL code, where a training
 prefix may miss a class). ``ell`` is the binary log-loss on one logit for two classes and the
-multinomial log-loss on one logit per class otherwise, as scikit-learn. The minimiser is found by
-limited-memory BFGS (Nocedal & Wright 2006, algorithm 7.4; memory 10) with a backtracking Armijo line
-search, run for all problems together but with separate curvature pairs, steps and stopping per
-problem; a problem stops when its largest gradient entry is below ``tol``. The objective is strictly
-convex, so every problem has one minimiser and the curvature condition ``s^T y > 0`` always holds.
+multinomial log-loss on one logit per class otherwise, as scikit-learn. For K > 2 classes the
+minimiser has class weights summing to zero (the softmax gradients sum to zero over the classes, so
+stationarity gives ``sum_k W_k / (C n_p) = 0``), so ``W = U B^T`` is searched with ``B`` a (K, K - 1)
+orthonormal basis of the sum-zero vectors (Helmert contrasts): the same minimiser and the same
+``||W|| = ||U||``, with K - 1 columns per problem instead of K in every product.
+
+The minimiser is found by limited-memory BFGS (Nocedal & Wright 2006, algorithm 7.4; memory 10) with a
+backtracking Armijo line search, run for all problems together but with separate curvature pairs,
+steps and stopping per problem; a problem stops when its largest gradient entry is below
+``tol * min(1, 1 / C)`` (``tol`` default 1e-10; the objective is ``1 / (C n_p)``-strongly convex, so
+the distance to the minimiser is at most the gradient norm times ``C n_p`` and a weak penalty needs
+a tighter gradient for the same probabilities: out-of-fold probabilities within about 1e-7 of the
+exact minimiser's). The line
+search and later iterations evaluate only the problems still searching (their layers, their
+columns), so one problem's backtracking or slow convergence does not cost a product over every
+layer and problem. The objective is strictly convex,
+so every problem has one minimiser and the curvature condition ``s^T y > 0`` always holds.
 
 Ridge (as scikit-learn's ``Ridge(alpha)`` on standardised features with an intercept) is solved in
 closed form for all ``alpha`` from one eigendecomposition per problem: of the ``d x d`` Gram matrix
@@ -30,10 +43,33 @@ kernel matrix (the dual form, rows padded with zeros, which changes nothing).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 
 _EPS_SD = 1e-12
+
+
+class _Layers:
+    """Some layers of a stacked (L, n, d) tensor, without copying them (see :func:`_matmul`)."""
+
+    def __init__(self, X: torch.Tensor, layers: torch.Tensor):
+        self.X, self.layers = X, layers.tolist()
+
+
+def _matmul(A: torch.Tensor | _Layers, B: torch.Tensor) -> torch.Tensor:
+    """Batched product ``A @ B``; on the CPU through NumPy's BLAS, which is faster than torch's for
+    these skinny shapes (a tall layer matrix times a few columns per problem). ``A`` may be a subset
+    of layers (:class:`_Layers`), multiplied layer by layer in place."""
+    if isinstance(A, _Layers):
+        if A.X.device.type == "cpu":
+            An, Bn = A.X.numpy(), B.numpy()
+            return torch.from_numpy(np.stack([An[l] @ Bn[i] for i, l in enumerate(A.layers)]))
+        return torch.stack([A.X[l] @ B[i] for i, l in enumerate(A.layers)])
+    if A.device.type == "cpu" and B.device.type == "cpu":
+        return torch.from_numpy(np.matmul(A.numpy(), B.numpy()))
+    return torch.matmul(A, B)
 
 
 @dataclass
@@ -44,16 +80,37 @@ class Standardisation:
     sd: torch.Tensor  # (P, d); 1 where a feature is constant on the training rows (as StandardScaler)
 
 
+def _as_layers(X: torch.Tensor) -> torch.Tensor:
+    """``X`` as (L, n, d): a 2-D matrix is one layer."""
+    return X.unsqueeze(0) if X.dim() == 2 else X
+
+
 def standardisation(X: torch.Tensor, masks: torch.Tensor, scale: bool = True) -> Standardisation:
-    """Mean and SD of ``X``'s rows weighted by each row of ``masks`` (P, n)."""
-    w = masks / masks.sum(dim=1, keepdim=True)
-    mu = w @ X
+    """Mean and SD of ``X``'s rows weighted by each row of ``masks`` (P, n).
+
+    ``X`` is (n, d), or (L, n, d) for L layers with ``P = L * Q`` problems, problem ``p`` on layer
+    ``p // Q`` (every layer's problems share that layer's matrix).
+    """
+    X3 = _as_layers(X)
+    L, n, d = X3.shape
+    P = masks.shape[0]
+    Q = P // L
+    w = (masks / masks.sum(dim=1, keepdim=True)).reshape(L, Q, n)
+    mu = torch.bmm(w, X3)
     if not scale:
+        mu = mu.reshape(P, d)
         return Standardisation(mu, torch.ones_like(mu))
-    var = (w @ (X * X) - mu * mu).clamp_min(0.0)
+    var = (torch.bmm(w, X3 * X3) - mu * mu).clamp_min(0.0).reshape(P, d)
+    mu = mu.reshape(P, d)
     sd = var.sqrt()
     sd = torch.where(sd < _EPS_SD * (1.0 + mu.abs()), torch.ones_like(sd), sd)
     return Standardisation(mu, sd)
+
+
+def _by_layer(A: torch.Tensor, L: int) -> torch.Tensor:
+    """(P, d, k) per-problem weights as (L, d, Q * k): the columns a layer's matrix multiplies at once."""
+    P, d, k = A.shape
+    return A.reshape(L, P // L, d, k).permute(0, 2, 1, 3).reshape(L, d, (P // L) * k)
 
 
 @dataclass
@@ -65,11 +122,13 @@ class LogisticFit:
     iterations: int
 
     def logits(self, X: torch.Tensor) -> torch.Tensor:
-        """(P, n, k) logits of every row under every problem's fit."""
+        """(P, n, k) logits of every row under every problem's fit (``X`` (n, d) or (L, n, d))."""
+        X3 = _as_layers(X)
+        L, n, _ = X3.shape
         V = self.W / self.std.sd.unsqueeze(-1)
         c = self.b - torch.einsum("pd,pdk->pk", self.std.mu, V)
         P, d, k = V.shape
-        Z = (X @ V.permute(1, 0, 2).reshape(d, P * k)).reshape(X.shape[0], P, k).permute(1, 0, 2)
+        Z = _matmul(X3, _by_layer(V, L)).reshape(L, n, P // L, k).permute(0, 2, 1, 3).reshape(P, n, k)
         return Z + c.unsqueeze(1)
 
     def proba(self, X: torch.Tensor) -> torch.Tensor:
@@ -87,7 +146,7 @@ class LogisticFit:
 
 def _logistic_objective(
     X: torch.Tensor,
-    Y: torch.Tensor,
+    labels: torch.Tensor,
     masks: torch.Tensor,
     n_p: torch.Tensor,
     lam: torch.Tensor,
@@ -96,47 +155,129 @@ def _logistic_objective(
     binary: bool,
     penalise_intercept: bool,
 ):
-    """Returns f(theta) -> (values (P,), grads (P, D)) for theta = [W.flatten(), b] per problem."""
-    P, d = std.mu.shape
-    inv_sd = 1.0 / std.sd
+    """Returns f(theta) -> (values (P,), grads (P, D)) for theta = [W.flatten(), b] per problem.
 
-    def f(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        W = theta[:, : d * k].reshape(P, d, k)
-        b = theta[:, d * k :]
-        V = W * inv_sd.unsqueeze(-1)
-        c = b - torch.einsum("pd,pdk->pk", std.mu, V)
-        Z = (X @ V.permute(1, 0, 2).reshape(d, P * k)).reshape(-1, P, k).permute(1, 0, 2) + c.unsqueeze(1)
-        Z = Z.contiguous()  # softmax and logsumexp are several times slower on the permuted layout
-        if binary:
-            z = Z[..., 0]
-            loss = torch.nn.functional.softplus(z) - Y * z
-            G = (torch.sigmoid(z) - Y).unsqueeze(-1)
+    ``X`` is (L, n, d); the row-level work is laid out (L, n, Q, k) so that a layer's Q problems are
+    one product with the layer's matrix and no (P, n, k) tensor is ever transposed.
+    """
+    L, n, d = X.shape
+    P = masks.shape[0]
+    Q = P // L
+    inv_sd = 1.0 / std.sd
+    wts = (masks / n_p.unsqueeze(1)).reshape(L, Q, n).permute(0, 2, 1).unsqueeze(-1).contiguous()  # (L, n, Q, 1)
+    lab = labels.reshape(L, Q, n).permute(0, 2, 1).contiguous()  # (L, n, Q)
+    if binary:
+        Y = lab.to(X.dtype).unsqueeze(-1)
+        kp = 1
+    else:
+        Y = torch.nn.functional.one_hot(lab, k).to(X.dtype)  # (L, n, Q, k)
+        B = sum_zero_basis(k, X.dtype, X.device)
+        kp = k - 1
+    Xt = X.transpose(1, 2)
+
+    def f(
+        theta: torch.Tensor, layers: torch.Tensor | None = None, qidx: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # ``layers`` (L') and ``qidx`` (L', Q'): evaluate only problems ``layers[i] * Q + qidx[i, j]``
+        # (theta holds their rows in that order)
+        if layers is None:
+            Xs, Xts, w_s, Y_s, mu, isd, lm, Ls, Qs = X, Xt, wts, Y, std.mu, inv_sd, lam, L, Q
         else:
-            lse = torch.logsumexp(Z, dim=-1)
-            loss = lse - (Z * Y).sum(-1)
-            G = torch.softmax(Z, dim=-1) - Y
-        wts = masks / n_p.unsqueeze(1)
-        value = (loss * wts).sum(1) + 0.5 * lam * (W * W).sum((1, 2))
-        G = G * wts.unsqueeze(-1)  # (P, n, k)
-        grad_c = G.sum(1)  # (P, k)
-        grad_V = (X.T @ G.permute(1, 0, 2).reshape(X.shape[0], P * k)).reshape(d, P, k).permute(1, 0, 2)
-        grad_W = (grad_V - std.mu.unsqueeze(-1) * grad_c.unsqueeze(1)) * inv_sd.unsqueeze(-1) + lam.view(-1, 1, 1) * W
+            Ls, Qs = qidx.shape
+            rows = (layers.unsqueeze(1) * Q + qidx).reshape(-1)
+            li = layers.unsqueeze(1)
+            w_s = wts[li, :, qidx].permute(0, 2, 1, 3)  # (L', n, Q', 1)
+            Y_s = Y[li, :, qidx].permute(0, 2, 1, 3)
+            Xs, Xts = (X, Xt) if Ls == L else (_Layers(X, layers), _Layers(Xt, layers))
+            mu, isd, lm = std.mu[rows], inv_sd[rows], lam[rows]
+        Ps = Ls * Qs
+        W = theta[:, : d * kp].reshape(Ps, d, kp)
+        b = theta[:, d * kp :]
+        V = W * isd.unsqueeze(-1)
+        c = b - torch.einsum("pd,pdk->pk", mu, V)
+        Z = _matmul(Xs, _by_layer(V, Ls)).reshape(Ls, n, Qs, kp) + c.reshape(Ls, 1, Qs, kp)
+        if binary:
+            loss = torch.nn.functional.softplus(Z) - Y_s * Z
+            G = torch.sigmoid(Z) - Y_s
+        else:
+            Z = Z @ B.T  # (L', n, Q', k) class logits
+            lse = torch.logsumexp(Z, dim=-1, keepdim=True)
+            loss = lse - (Z * Y_s).sum(-1, keepdim=True)
+            G = torch.exp(Z - lse) - Y_s
+        value = (loss * w_s).sum(1).reshape(Ps) + 0.5 * lm * (W * W).sum((1, 2))
+        G = G * w_s  # (L', n, Q', k)
+        if not binary:
+            G = G @ B
+        grad_c = G.sum(1).reshape(Ps, kp)
+        grad_V = _matmul(Xts, G.reshape(Ls, n, Qs * kp))
+        grad_V = grad_V.reshape(Ls, d, Qs, kp).permute(0, 2, 1, 3).reshape(Ps, d, kp)
+        grad_W = (grad_V - mu.unsqueeze(-1) * grad_c.unsqueeze(1)) * isd.unsqueeze(-1) + lm.view(-1, 1, 1) * W
         grad_b = grad_c
         if penalise_intercept:
-            value = value + 0.5 * lam * (b * b).sum(1)
-            grad_b = grad_b + lam.view(-1, 1) * b
-        return value, torch.cat([grad_W.reshape(P, d * k), grad_b], dim=1)
+            value = value + 0.5 * lm * (b * b).sum(1)
+            grad_b = grad_b + lm.view(-1, 1) * b
+        return value, torch.cat([grad_W.reshape(Ps, d * kp), grad_b], dim=1)
 
+    f.layout = (L, Q)  # problem p is problem p % Q of layer p // Q
     return f
 
 
-def lbfgs(f, theta: torch.Tensor, tol: float, max_iter: int, memory: int = 10) -> tuple[torch.Tensor, int]:
-    """Minimise P independent smooth convex functions at once (``f`` returns values (P,) and gradients)."""
+def _evaluate(f, theta: torch.Tensor, need: torch.Tensor, value: torch.Tensor, grad: torch.Tensor):
+    """``f`` at ``theta`` for the problems in ``need``; the other rows keep ``value`` and ``grad``.
+
+    When ``f`` evaluates a subset of its (layers, problems) layout (``f.layout``), only the layers
+    holding a needed problem are multiplied, with only their needed problems' columns (padded to the
+    same count per layer by repeating one of them), so problems that have converged cost nothing."""
+    layout = getattr(f, "layout", None)
+    if layout is None:
+        return f(theta)
+    L, Q = layout
+    need2 = need.view(L, Q)
+    if bool(need2.all()):
+        return f(theta)
+    layers = need2.any(1).nonzero().squeeze(1)
+    sub = need2[layers]
+    width = int(sub.sum(1).max())
+    order = torch.argsort((~sub).to(torch.int8), dim=1, stable=True)[:, :width]  # needed problems first
+    qidx = torch.where(sub.gather(1, order), order, order[:, :1])
+    rows = (layers.unsqueeze(1) * Q + qidx).reshape(-1)
+    v, g = f(theta[rows], layers, qidx)
+    value, grad = value.clone(), grad.clone()
+    value[rows] = v
+    grad[rows] = g
+    return value, grad
+
+
+def lbfgs(
+    f, theta: torch.Tensor, tol: float | torch.Tensor, max_iter: int, memory: int = 10
+) -> tuple[torch.Tensor, int]:
+    """Minimise P independent smooth convex functions at once (``f`` returns values (P,) and gradients);
+    problem ``p`` stops when its largest gradient entry is below ``tol`` (a number or one per problem).
+
+    Problems that have converged are dropped from the working set once a quarter of it has, so the
+    two-loop recursion and the evaluations cost only what is still searching."""
     P, D = theta.shape
+    out = theta.clone()
+    ids = torch.arange(P, device=theta.device)
     S = torch.zeros(memory, P, D, dtype=theta.dtype, device=theta.device)
     Yh = torch.zeros_like(S)
     rho = torch.zeros(memory, P, dtype=theta.dtype, device=theta.device)
     stored = torch.zeros(memory, P, dtype=torch.bool, device=theta.device)
+
+    def evaluate(cand, need, value, grad):
+        if ids.numel() == P:
+            return _evaluate(f, cand, need, value, grad)
+        full = out.clone()
+        full[ids] = cand
+        need_full = torch.zeros(P, dtype=torch.bool, device=need.device)
+        need_full[ids] = need
+        vf = torch.zeros(P, dtype=value.dtype, device=value.device)
+        gf = torch.zeros(P, D, dtype=grad.dtype, device=grad.device)
+        vf[ids], gf[ids] = value, grad
+        v, g = _evaluate(f, full, need_full, vf, gf)
+        return v[ids], g[ids]
+
+    tol = torch.as_tensor(tol, dtype=theta.dtype, device=theta.device).expand(P).clone()
     value, grad = f(theta)
     active = grad.abs().amax(1) > tol
     it = 0
@@ -171,7 +312,7 @@ def lbfgs(f, theta: torch.Tensor, tol: float, max_iter: int, memory: int = 10) -
         new_theta, new_value, new_grad = theta, value, grad
         for _ in range(40):
             cand = theta + step.unsqueeze(1) * direction
-            cv, cg = f(cand)
+            cv, cg = evaluate(cand, ~done, value, grad)
             armijo = cv <= value + 1e-4 * step * slope
             # At the rounding floor of f (|f - f*| below eps |f|) Armijo cannot see progress; accept a step
             # that leaves f unchanged to rounding and lowers the largest gradient entry.
@@ -196,7 +337,15 @@ def lbfgs(f, theta: torch.Tensor, tol: float, max_iter: int, memory: int = 10) -
         slot = (slot + 1) % memory
         theta, value, grad = new_theta, new_value, new_grad
         active = active & ~stalled & (grad.abs().amax(1) > tol)
-    return theta, it
+        n_active = int(active.sum())
+        if 0 < n_active <= 0.75 * ids.numel():  # drop the converged problems from the working set
+            out[ids] = theta
+            keep = active.nonzero().squeeze(1)
+            ids, theta, value, grad, active = ids[keep], theta[keep], value[keep], grad[keep], active[keep]
+            tol = tol[keep]
+            S, Yh, rho, stored = S[:, keep], Yh[:, keep], rho[:, keep], stored[:, keep]
+    out[ids] = theta
+    return out, it
 
 
 def fit_logistic(
@@ -210,25 +359,46 @@ def fit_logistic(
     penalise_intercept: bool = False,
     tol: float = 1e-10,
     max_iter: int = 2000,
+    tol_per_C: bool = True,
 ) -> LogisticFit:
     """Fit one penalised logistic regression per problem.
 
-    ``X`` (n, d); ``labels`` (P, n) integer class codes in ``0..n_classes-1`` (one row per problem, so
-    problems may differ in their labels: permutations, controls); ``masks`` (P, n) 0/1 training rows;
-    ``C`` (P,) inverse regularisation strengths.
+    ``X`` (n, d), or (L, n, d) for L layers solved as one problem set (problem ``p`` on layer
+    ``p // Q``, ``Q = P / L``); ``labels`` (P, n) integer class codes in ``0..n_classes-1`` (one row
+    per problem, so problems may differ in their labels: permutations, controls); ``masks`` (P, n) 0/1
+    training rows; ``C`` (P,) inverse regularisation strengths.
     """
+    X3 = _as_layers(X)
     P = masks.shape[0]
-    d = X.shape[1]
+    if P % X3.shape[0]:
+        raise ValueError(f"{P} problems do not split evenly over {X3.shape[0]} layers")
+    d = X3.shape[2]
     binary = n_classes == 2
     k = 1 if binary else n_classes
-    std = standardisation(X, masks, scale)
+    std = standardisation(X3, masks, scale)
     n_p = masks.sum(1)
-    Y = labels.to(X.dtype) if binary else torch.nn.functional.one_hot(labels, n_classes).to(X.dtype)
     lam = 1.0 / (C * n_p)
-    f = _logistic_objective(X, Y, masks, n_p, lam, std, k, binary, penalise_intercept)
-    theta0 = torch.zeros(P, d * k + k, dtype=X.dtype, device=X.device)
-    theta, it = lbfgs(f, theta0, tol, max_iter)
-    return LogisticFit(theta[:, : d * k].reshape(P, d, k), theta[:, d * k :], std, n_classes, it)
+    f = _logistic_objective(X3, labels, masks, n_p, lam, std, k, binary, penalise_intercept)
+    kp = 1 if binary else k - 1
+    theta0 = torch.zeros(P, d * kp + kp, dtype=X3.dtype, device=X3.device)
+    # The distance to the minimiser is at most |grad| / lam (f is lam-strongly convex), and lam = 1 / (C n_p):
+    # a large C (weak penalty) gets a proportionally tighter tolerance, so the probabilities are as exact.
+    # ``tol_per_C=False`` keeps ``tol`` for every C (enough where only the predicted class is used).
+    theta, it = lbfgs(f, theta0, tol * (1.0 / C).clamp(max=1.0) if tol_per_C else tol, max_iter)
+    W, b = theta[:, : d * kp].reshape(P, d, kp), theta[:, d * kp :]
+    if not binary:
+        B = sum_zero_basis(k, X3.dtype, X3.device)
+        W, b = W @ B.T, b @ B.T
+    return LogisticFit(W, b, std, n_classes, it)
+
+
+def sum_zero_basis(k: int, dtype: torch.dtype, device: Any = None) -> torch.Tensor:
+    """(k, k - 1) orthonormal basis of the vectors whose entries sum to 0 (Helmert contrasts)."""
+    B = torch.zeros(k, k - 1, dtype=dtype, device=device)
+    for j in range(1, k):
+        B[:j, j - 1] = 1.0 / (j * (j + 1)) ** 0.5
+        B[j, j - 1] = -j / (j * (j + 1)) ** 0.5
+    return B
 
 
 @dataclass

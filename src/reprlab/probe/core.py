@@ -33,7 +33,10 @@ Engines: logistic and ridge probes and the MLP fit every fold, inner fold, regul
 permutation of a layer in one batched torch problem (:mod:`reprlab.probe._solvers`); with a fixed
 ``C`` the out-of-fold probabilities equal scikit-learn's ``make_pipeline(StandardScaler(),
 LogisticRegression(C=C))`` fold by fold (to the solvers' tolerance, about 1e-7), and ridge equals
-``make_pipeline(StandardScaler(), Ridge(alpha))``.
+``make_pipeline(StandardScaler(), Ridge(alpha))``. :func:`probe_layers` stacks the layers of one
+shape and one grouping and solves the logistic probes of all of them (every layer x fold, inner fold,
+value, permutation, and the all-rows fit behind ``direction``) as one problem set; each layer's result
+equals :func:`probe` on that layer alone.
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ PERMUTATIONS = ("refit", "predictions")
 #: Default search grids (inner grouped CV on the outer training rows).
 DEFAULT_CS = tuple(float(c) for c in np.logspace(-3, 2, 6))
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-1, 5, 7))
-_BUDGET = 6_000_000  # elements of one (problems x rows x classes) tensor in a batch
+_BUDGET = 6_000_000  # elements of one (layers x problems x rows x classes) tensor in a batch
+_LAYER_BATCH_ELEMENTS = 1 << 26  # elements of the layer matrices stacked into one problem set
 
 
 def balanced_accuracy(codes: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
@@ -141,36 +145,61 @@ def _chunks(n_problems: int, per_problem: int) -> list[slice]:
     return [slice(a, min(a + size, n_problems)) for a in range(0, n_problems, size)]
 
 
-def _fit_outputs(task: _Task, X: torch.Tensor, labels: np.ndarray, masks: np.ndarray, reg: np.ndarray) -> np.ndarray:
-    """Every row's output for each problem: (P, n, K) probabilities or (P, n) values."""
-    P, n = masks.shape
+def _fit_outputs(
+    task: _Task, X: torch.Tensor, labels: np.ndarray, masks: np.ndarray, reg: np.ndarray, coef: bool = False,
+    exact: bool = True,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Every row's output for each layer and problem: (L, P, n, K) probabilities or (L, P, n) values.
+
+    ``X`` is (L, n, d): the same P problems (``masks``, ``labels`` (P, n)) on every layer, with a
+    regularisation value per layer and problem (``reg`` (L, P)); the linear probes of all layers are
+    one problem set. ``coef``: also return the fitted coefficients in X's units, (L, P, d) (binary
+    logistic and ridge). ``exact=False`` (the inner search, which uses only the predicted classes):
+    the logistic solver's gradient tolerance is not tightened for large C.
+    """
+    L, n, _ = X.shape
+    P = masks.shape[0]
+    reg = np.array(np.broadcast_to(np.asarray(reg, dtype=np.float64), (L, P)))
     dt, dev = X.dtype, X.device
     K = max(task.n_classes, 1)
-    outs = []
-    for sl in _chunks(P, n * K):
-        m = torch.as_tensor(masks[sl], dtype=dt, device=dev)
-        r = torch.as_tensor(reg[sl], dtype=dt, device=dev)
-        lab = labels[sl]
+    outs, coefs = [], []
+    for sl in _chunks(P, L * n * K):
+        Pc = sl.stop - sl.start
+        m = torch.as_tensor(np.tile(masks[sl], (L, 1)), dtype=dt, device=dev)  # (L * Pc, n), layer-major
+        r = reg[:, sl]
+        lab = np.tile(labels[sl], (L, 1))
         if task.kind in ("logistic", "mdl"):
-            fit = fit_logistic(X, torch.as_tensor(lab, device=dev), m, r, task.n_classes)
-            outs.append(fit.proba(X).cpu().numpy())
+            fit = fit_logistic(X, torch.as_tensor(lab, device=dev), m, torch.as_tensor(r.reshape(-1), dtype=dt,
+                               device=dev), task.n_classes, tol_per_C=exact)
+            outs.append(fit.proba(X).reshape(L, Pc, n, K).cpu().numpy())
+            if coef:
+                coefs.append(fit.directions()[..., 0].reshape(L, Pc, -1).cpu().numpy())
         elif task.kind == "ridge":
             t = torch.as_tensor(lab, dtype=dt, device=dev)
-            preds = []
-            for alpha in np.unique(reg[sl]):  # one closed-form batch per distinct alpha
-                idx = np.flatnonzero(reg[sl] == alpha)
-                f = fit_ridge(X, t[idx], m[idx], torch.tensor([alpha], dtype=dt, device=dev))
-                preds.append((idx, f.predict(X)[:, 0].cpu().numpy()))
-            out = np.empty((reg[sl].shape[0], n))
-            for idx, p in preds:
-                out[idx] = p
-            outs.append(out)
-        else:  # mlp
-            t = torch.as_tensor(lab, device=dev) if task.classes is not None else torch.as_tensor(lab, dtype=dt)
-            o = fit_predict_mlp(X, t, m, task.n_classes or None, hidden=task.hidden, steps=task.steps,
-                                weight_decay=float(reg[sl][0]), seed=task.seed)
-            outs.append(o.cpu().numpy())
-    return np.concatenate(outs)
+            out = np.empty((L * Pc, n))
+            cf = np.empty((L * Pc, X.shape[2]))
+            flat = r.reshape(-1)
+            for alpha in np.unique(flat):  # one closed-form batch per distinct alpha
+                idx = np.flatnonzero(flat == alpha)
+                for li in np.unique(idx // Pc):
+                    j = idx[idx // Pc == li]
+                    f = fit_ridge(X[li], t[j], m[j], torch.tensor([alpha], dtype=dt, device=dev))
+                    out[j] = f.predict(X[li])[:, 0].cpu().numpy()
+                    cf[j] = f.coef[:, 0].cpu().numpy()
+            outs.append(out.reshape(L, Pc, n))
+            coefs.append(cf.reshape(L, Pc, -1))
+        else:  # mlp: one batch per layer
+            per_layer = []
+            for li in range(L):
+                tl = torch.as_tensor(labels[sl], device=dev)
+                if task.classes is None:
+                    tl = tl.to(dt)
+                o = fit_predict_mlp(X[li], tl, m[li * Pc:(li + 1) * Pc], task.n_classes or None, hidden=task.hidden,
+                                    steps=task.steps, weight_decay=float(r[li, 0]), seed=task.seed)
+                per_layer.append(o.cpu().numpy())
+            outs.append(np.stack(per_layer))
+    out = np.concatenate(outs, axis=1)
+    return (out, np.concatenate(coefs, axis=1)) if coef else out
 
 
 def _inner_score(task: _Task, out: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> float:
@@ -182,12 +211,14 @@ def _inner_score(task: _Task, out: np.ndarray, labels: np.ndarray, rows: np.ndar
     return r2(y, out[rows])
 
 
-def _choose(task: _Task, X: torch.Tensor, labels: np.ndarray, todo: Sequence[int]) -> dict[int, float]:
-    """Per outer fold: the regularisation value with the best mean inner-CV score (ties: the first)."""
+def _choose(task: _Task, X: torch.Tensor, labels: np.ndarray, todo: Sequence[int]) -> list[dict[int, float]]:
+    """Per layer of ``X`` (L, n, d) and outer fold: the regularisation value with the best mean inner-CV
+    score (ties: the first)."""
+    L = X.shape[0]
     if task.grid is None:
-        return {f: float(task.fixed) for f in todo}
+        return [{f: float(task.fixed) for f in todo} for _ in range(L)]
     grid = np.asarray(task.grid, dtype=np.float64)
-    problems, where = [], []
+    problems = []
     for f in todo:
         train = np.flatnonzero(task.folds != f)
         sub = np.unique(task.groups[train], return_inverse=True)[1].reshape(-1)
@@ -198,45 +229,60 @@ def _choose(task: _Task, X: torch.Tensor, labels: np.ndarray, todo: Sequence[int
         for g in range(k):
             for c in range(grid.size):
                 problems.append((inner, f, g, c))
-                where.append((f, g, c))
     n = task.folds.shape[0]
     masks = np.zeros((len(problems), n))
     for i, (inner, _f, g, _c) in enumerate(problems):
         masks[i] = (inner >= 0) & (inner != g)
     reg = np.array([grid[c] for (_i, _f, _g, c) in problems])
     lab = np.repeat(labels[None], len(problems), axis=0)
-    out = _fit_outputs(task, X, lab, masks, reg)
-    scores: dict[tuple[int, int], list[float]] = {}
-    for i, (inner, f, g, c) in enumerate(problems):
-        scores.setdefault((f, c), []).append(_inner_score(task, out[i], labels, np.flatnonzero(inner == g)))
-    chosen = {}
-    for f in todo:
-        means = [np.mean(scores[(f, c)]) for c in range(grid.size)]
-        chosen[f] = float(grid[int(np.argmax(means))])
+    out = _fit_outputs(task, X, lab, masks, np.tile(reg, (L, 1)), exact=False)
+    chosen = []
+    for li in range(L):
+        scores: dict[tuple[int, int], list[float]] = {}
+        for i, (inner, f, g, c) in enumerate(problems):
+            scores.setdefault((f, c), []).append(_inner_score(task, out[li, i], labels, np.flatnonzero(inner == g)))
+        ch = {}
+        for f in todo:
+            means = [np.mean(scores[(f, c)]) for c in range(grid.size)]
+            ch[f] = float(grid[int(np.argmax(means))])
+        chosen.append(ch)
     return chosen
 
 
 def _cross_validate(
-    task: _Task, X: torch.Tensor, label_sets: np.ndarray, chosen: dict[int, float], todo: Sequence[int]
-) -> np.ndarray:
-    """Out-of-fold outputs of the rows of the folds in ``todo`` for each label set (L, n[, K])."""
-    L, n = label_sets.shape
+    task: _Task, X: torch.Tensor, label_sets: np.ndarray, chosen: list[dict[int, float]], todo: Sequence[int],
+    full: np.ndarray | None = None,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold outputs of the rows of the folds in ``todo`` per layer and label set (L, S, n[, K]).
+
+    ``full`` (L,): also fit every layer on all rows with the first label set at this value, in the same
+    problem set, and return its coefficients (L, d) too.
+    """
+    S, n = label_sets.shape
+    L = X.shape[0]
     todo = list(todo)
-    masks = np.zeros((L * len(todo), n))
-    reg = np.zeros(L * len(todo))
-    for li in range(L):
+    P = S * len(todo)
+    masks = np.zeros((P + (full is not None), n))
+    reg = np.zeros((L, P + (full is not None)))
+    for li in range(S):
         for j, f in enumerate(todo):
             masks[li * len(todo) + j] = task.folds != f
-            reg[li * len(todo) + j] = chosen[f]
+            reg[:, li * len(todo) + j] = [chosen[layer][f] for layer in range(L)]
     lab = np.repeat(label_sets, len(todo), axis=0)
-    out = _fit_outputs(task, X, lab, masks, reg)
-    shape = (L, n) if task.classes is None else (L, n, task.n_classes)
+    if full is not None:
+        masks[P] = 1.0
+        reg[:, P] = full
+        lab = np.concatenate([lab, label_sets[:1]])
+        out, coefs = _fit_outputs(task, X, lab, masks, reg, coef=True)
+    else:
+        out = _fit_outputs(task, X, lab, masks, reg)
+    shape = (L, S, n) if task.classes is None else (L, S, n, task.n_classes)
     oof = np.zeros(shape)
-    for li in range(L):
+    for li in range(S):
         for j, f in enumerate(todo):
             rows = task.folds == f
-            oof[li, rows] = out[li * len(todo) + j, rows]
-    return oof
+            oof[:, li, rows] = out[:, li * len(todo) + j, rows]
+    return (oof, coefs[:, P]) if full is not None else oof
 
 
 def _rank_units(task: _Task, X: np.ndarray, labels: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
@@ -263,29 +309,46 @@ def _rank_units(task: _Task, X: np.ndarray, labels: np.ndarray, rows: np.ndarray
     return np.argsort(-stat, kind="stable")[:k]
 
 
-def _oof(task: _Task, label_sets: np.ndarray, k_sparse: int | None) -> tuple[np.ndarray, list[float], list | None]:
-    """Out-of-fold outputs for each label set; the first label set chooses the regularisation."""
+def _oof(
+    task: _Task, X: torch.Tensor, label_sets: np.ndarray, k_sparse: int | None, full: bool = False
+) -> tuple[np.ndarray, list[list[float]], list, np.ndarray | None]:
+    """Out-of-fold outputs (L, S, n[, K]) of each layer of ``X`` (L, n, d) for each label set; the first
+    label set chooses the regularisation. Returns them with the chosen values and the units (k_sparse)
+    per layer, and, when ``full`` and the regularisation is fixed, the coefficients of the fit on all
+    rows per layer (L, d), solved in the same problem set as the folds."""
     folds = list(range(task.n_folds))
+    L = X.shape[0]
     if k_sparse is None:
-        chosen = _choose(task, task.X, label_sets[0], folds)
-        return _cross_validate(task, task.X, label_sets, chosen, folds), [chosen[f] for f in folds], None
-    Xnp = task.X.cpu().numpy()
-    results, chosen_all, units_all = [], [], []
-    for li in range(label_sets.shape[0]):
-        parts, units = [], []
-        for f in folds:
-            train = np.flatnonzero(task.folds != f)
-            u = _rank_units(task, Xnp, label_sets[li], train, k_sparse)
-            units.append(u)
-            Xf = task.X[:, torch.as_tensor(u, device=task.X.device)]
-            ch = _choose(task, Xf, label_sets[li], [f]) if li == 0 else {f: chosen_all[f]}
+        chosen = _choose(task, X, label_sets[0], folds)
+        coefs = None
+        if full and task.grid is None:
+            out, coefs = _cross_validate(task, X, label_sets, chosen, folds, full=np.full(L, float(task.fixed)))
+        else:
+            out = _cross_validate(task, X, label_sets, chosen, folds)
+        return out, [[ch[f] for f in folds] for ch in chosen], [None] * L, coefs
+    outs, chosen_layers, units_layers = [], [], []
+    for layer in range(L):
+        Xl = X[layer]
+        Xnp = Xl.cpu().numpy()
+        results, chosen_all, units_all = [], [], []
+        for li in range(label_sets.shape[0]):
+            parts, units = [], []
+            for f in folds:
+                train = np.flatnonzero(task.folds != f)
+                u = _rank_units(task, Xnp, label_sets[li], train, k_sparse)
+                units.append(u)
+                Xf = Xl[:, torch.as_tensor(u, device=Xl.device)].unsqueeze(0)
+                ch = _choose(task, Xf, label_sets[li], [f])[0] if li == 0 else {f: chosen_all[f]}
+                if li == 0:
+                    chosen_all.append(ch[f])
+                parts.append(_cross_validate(task, Xf, label_sets[li : li + 1], [ch], [f])[0])
+            results.append(sum(parts))
             if li == 0:
-                chosen_all.append(ch[f])
-            parts.append(_cross_validate(task, Xf, label_sets[li : li + 1], ch, [f]))
-        results.append(sum(parts))
-        if li == 0:
-            units_all = units
-    return np.concatenate(results), chosen_all, units_all
+                units_all = units
+        outs.append(np.concatenate(results))
+        chosen_layers.append(chosen_all)
+        units_layers.append(units_all)
+    return np.stack(outs), chosen_layers, units_layers, None
 
 
 def _score_outputs(task: _Task, out: np.ndarray, labels: np.ndarray | None = None) -> tuple[float, np.ndarray]:
@@ -378,6 +441,20 @@ def probe(
         return mdl_probe(X, y, groups=groups, C=C, seed=seed, control=control, types=types, dtype=dtype,
                          device=device)
     Xt = as_tensor(X, "X", dtype=dtype, device=device, min_rows=4)
+    return _probe_many([Xt], y, kind, cv, groups, C, seed, alpha=alpha, control=control, types=types,
+                       k_sparse=k_sparse, n_permutations=n_permutations, permutation=permutation, n_boot=n_boot,
+                       ci=ci, inner_cv=inner_cv, hidden=hidden, steps=steps)[0]
+
+
+def _probe_many(
+    Xts: list[torch.Tensor], y: Any, kind: str, cv: Any, groups: Any, C: Any, seed: int, *, alpha: Any,
+    control: str | None, types: Any, k_sparse: int | None, n_permutations: int, permutation: str, n_boot: int,
+    ci: float, inner_cv: int, hidden: int, steps: int,
+) -> list[ProbeResult]:
+    """:func:`probe` of the same labels, groups and options on several matrices of one shape (layers),
+    as one problem set: the folds, inner searches and permutations are the same for every layer, so
+    each stage fits all layers together. Each result equals :func:`probe` on that matrix alone."""
+    Xt = Xts[0]
     task = _make_task(Xt, y, kind, cv, groups, C, alpha, seed, inner_cv, hidden, steps)
     if control is not None:
         _check_choice(control, "control", CONTROLS)
@@ -393,45 +470,63 @@ def probe(
     if not (isinstance(ci, float) and 0.0 < ci < 1.0):
         raise ReprlabError(f"`ci` must be a float strictly between 0 and 1; got {ci!r}.")
 
+    X3 = Xt.unsqueeze(0) if len(Xts) == 1 else torch.stack(Xts)
     labels = task.labels()
     rng = np.random.default_rng([seed, 11])
     by_group = _folds.constant_within_groups(labels, task.groups)
     label_sets = [labels]
     if permutation == "refit":
         label_sets += [_folds.permute_labels(labels, task.groups, rng, by_group) for _ in range(n_permutations)]
-    out, chosen, units = _oof(task, np.stack(label_sets), k_sparse)
-    score, pred = _score_outputs(task, out[0])
-    null = None
-    if n_permutations:
-        if permutation == "refit":
-            null = np.array([_score_outputs(task, out[i], label_sets[i])[0] for i in range(1, len(label_sets))])
-        else:
-            null = _prediction_null(task, pred, n_permutations, rng, by_group)
-    lo, hi = _bootstrap(task, pred, n_boot, ci, seed) if n_boot else (None, None)
-    result = ProbeResult(
-        kind=kind,
-        metric="balanced_accuracy" if task.classes is not None else "r2",
-        score=score,
-        ci_low=lo,
-        ci_high=hi,
-        p_value=None if null is None else phipson_smyth(score, null),
-        predictions=task.classes[pred] if task.classes is not None else pred,
-        folds=task.folds,
-        groups=task.groups,
-        classes=task.classes,
-        proba=out[0] if task.classes is not None else None,
-        chosen=chosen if task.grid is not None else None,
-        units=units,
-        null=null,
-        n_permutations=n_permutations,
-    )
-    if kind in ("logistic", "ridge") and task.n_classes <= 2:
-        result.coef, result.direction = _full_direction(task, chosen, units)
-    if control is not None:
-        ctrl = _control_run(task, control, types, seed, k_sparse, cv)
-        result.control, result.control_score, result.control_result = control, ctrl.score, ctrl
-        result.selectivity = score - ctrl.score
-    return result
+    want_direction = kind in ("logistic", "ridge") and task.n_classes <= 2
+    out, chosen, units, coefs = _oof(task, X3, np.stack(label_sets), k_sparse, full=want_direction)
+    if want_direction and coefs is None:
+        coefs = _full_coefs(task, X3, chosen, units)
+    ctrl = _control_runs(task, X3, control, types, seed, k_sparse, cv) if control is not None else None
+    results = []
+    for layer in range(X3.shape[0]):
+        task_l = task if layer == 0 else _replace_X(task, X3[layer])
+        o = out[layer]
+        score, pred = _score_outputs(task_l, o[0])
+        null = None
+        if n_permutations:
+            if permutation == "refit":
+                null = np.array([_score_outputs(task_l, o[i], label_sets[i])[0] for i in range(1, len(label_sets))])
+            else:
+                null = _prediction_null(task_l, pred, n_permutations, np.random.default_rng([seed, 11]), by_group)
+        lo, hi = _bootstrap(task_l, pred, n_boot, ci, seed) if n_boot else (None, None)
+        result = ProbeResult(
+            kind=kind,
+            metric="balanced_accuracy" if task.classes is not None else "r2",
+            score=score,
+            ci_low=lo,
+            ci_high=hi,
+            p_value=None if null is None else phipson_smyth(score, null),
+            predictions=task.classes[pred] if task.classes is not None else pred,
+            folds=task.folds,
+            groups=task.groups,
+            classes=task.classes,
+            proba=o[0] if task.classes is not None else None,
+            chosen=chosen[layer] if task.grid is not None else None,
+            units=units[layer],
+            null=null,
+            n_permutations=n_permutations,
+        )
+        if want_direction:
+            w = coefs[layer]
+            norm = np.linalg.norm(w)
+            result.coef, result.direction = w, (w / norm if norm > 0 else w)
+        if ctrl is not None:
+            c = ctrl[layer]
+            result.control, result.control_score, result.control_result = control, c.score, c
+            result.selectivity = score - c.score
+        results.append(result)
+    return results
+
+
+def _replace_X(task: _Task, X: torch.Tensor) -> _Task:
+    from dataclasses import replace
+
+    return replace(task, X=X)
 
 
 def _make_task(Xt, y, kind, cv, groups, C, alpha, seed, inner_cv, hidden, steps) -> _Task:
@@ -483,37 +578,39 @@ def _prediction_null(
     return null
 
 
-def _full_direction(task: _Task, chosen: list[float], units: list | None) -> tuple[np.ndarray, np.ndarray]:
-    """Fit on all rows at the most often chosen value; coefficients in X's units and their unit vector."""
-    values, counts = np.unique(np.asarray(chosen), return_counts=True)
-    value = float(values[np.argmax(counts)])
-    X = task.X
-    d = X.shape[1]
-    cols = None
-    if units is not None:  # the k units ranked on all rows
-        cols = _rank_units(task, X.cpu().numpy(), task.labels(), np.arange(X.shape[0]), len(units[0]))
-        X = X[:, torch.as_tensor(cols, device=X.device)]
-    mask = torch.ones(1, X.shape[0], dtype=X.dtype, device=X.device)
-    if task.classes is not None:
-        fit = fit_logistic(X, torch.as_tensor(task.codes, device=X.device).unsqueeze(0), mask,
-                           torch.tensor([value], dtype=X.dtype, device=X.device), 2)
-        w = fit.directions()[0, :, 0].cpu().numpy()
-    else:
-        t = torch.as_tensor(task.target, dtype=X.dtype, device=X.device).unsqueeze(0)
-        w = fit_ridge(X, t, mask, torch.tensor([value], dtype=X.dtype, device=X.device)).coef[0, 0].cpu().numpy()
-    if cols is not None:
-        full = np.zeros(d)
-        full[cols] = w
-        w = full
-    norm = np.linalg.norm(w)
-    return w, (w / norm if norm > 0 else w)
+def _full_coefs(task: _Task, X3: torch.Tensor, chosen: list[list[float]], units: list) -> np.ndarray:
+    """Per layer: the fit on all rows at the most often chosen value, as coefficients in X's units (L, d).
+
+    With ``k_sparse`` the units are ranked on all rows and the other coefficients are 0. Without it
+    the layers are one problem set."""
+    L, _, d = X3.shape
+    values = []
+    for ch in chosen:
+        v, counts = np.unique(np.asarray(ch), return_counts=True)
+        values.append(float(v[np.argmax(counts)]))
+    if units[0] is None:
+        mask = np.ones((1, X3.shape[1]))
+        lab = task.labels()[None]
+        return _fit_outputs(task, X3, lab, mask, np.asarray(values)[:, None], coef=True)[1][:, 0]
+    out = np.zeros((L, d))
+    for layer in range(L):
+        Xl = X3[layer]
+        cols = _rank_units(task, Xl.cpu().numpy(), task.labels(), np.arange(Xl.shape[0]), len(units[layer][0]))
+        Xs = Xl[:, torch.as_tensor(cols, device=Xl.device)].unsqueeze(0)
+        w = _fit_outputs(task, Xs, task.labels()[None], np.ones((1, Xl.shape[0])), np.array([[values[layer]]]),
+                         coef=True)[1][0, 0]
+        out[layer, cols] = w
+    return out
 
 
-def _control_run(task: _Task, control: str, types: Any, seed: int, k_sparse: int | None, cv: Any) -> ProbeResult:
+def _control_runs(
+    task: _Task, X3: torch.Tensor, control: str, types: Any, seed: int, k_sparse: int | None, cv: Any
+) -> list[ProbeResult]:
+    """The same probe on the control, per layer (the layers as one problem set)."""
     from .controls import control_labels, random_representation
 
     labels = task.classes[task.codes] if task.classes is not None else task.target
-    X = task.X
+    Xs = list(X3)
     if control == "task":
         if task.classes is None:
             raise ReprlabError("`control='task'` is defined for class labels (Hewitt & Liang); use 'shuffle' here.")
@@ -522,14 +619,16 @@ def _control_run(task: _Task, control: str, types: Any, seed: int, k_sparse: int
         rng = np.random.default_rng([seed, 13])
         by_group = _folds.constant_within_groups(labels, task.groups)
         labels = _folds.permute_labels(np.asarray(labels), task.groups, rng, by_group)
-    else:
-        X = torch.as_tensor(random_representation(tuple(X.shape), seed), dtype=X.dtype, device=X.device)
+    else:  # the same Gaussian matrix of X's shape for every layer: one run serves all
+        Xs = [torch.as_tensor(random_representation(tuple(X3.shape[1:]), seed), dtype=X3.dtype, device=X3.device)]
     C = None if task.kind == "ridge" else (task.grid if task.grid is not None else task.fixed)
     if task.kind == "mlp":
         C = 1.0 / task.fixed
     alpha = (task.grid if task.grid is not None else task.fixed) if task.kind == "ridge" else None
-    return probe(X, labels, task.kind, cv, task.groups, C, seed, alpha=alpha, k_sparse=k_sparse,
-                 n_permutations=0, n_boot=0, inner_cv=task.inner_cv, hidden=task.hidden, steps=task.steps)
+    res = _probe_many(Xs, labels, task.kind, cv, task.groups, C, seed, alpha=alpha, control=None, types=None,
+                      k_sparse=k_sparse, n_permutations=0, permutation="refit", n_boot=0, ci=0.95,
+                      inner_cv=task.inner_cv, hidden=task.hidden, steps=task.steps)
+    return res * X3.shape[0] if len(res) == 1 else res
 
 
 def _layer_groups(acts: Any, name: str, groups: Any, n: int) -> Any:
@@ -541,6 +640,12 @@ def _layer_groups(acts: Any, name: str, groups: Any, n: int) -> Any:
             return index(name)[0]
         return None  # one row per stimulus: each row is its own group
     return groups
+
+
+def _same_groups(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return np.array_equal(np.asarray(a), np.asarray(b))
 
 
 def probe_layers(
@@ -575,12 +680,48 @@ def probe_layers(
     if not names:
         raise ReprlabError("`layers` is empty.")
     out: dict[str, ProbeResult] = {}
-    for name in names:
-        X = acts[name]
-        g = _layer_groups(acts, name, groups, np.shape(X)[0])
-        r = probe(X, y, kind, groups=g, **kwargs)
-        r.layer = name
-        out[name] = r
+    if kind == "mdl":
+        for name in names:
+            X = acts[name]
+            r = probe(X, y, kind, groups=_layer_groups(acts, name, groups, np.shape(X)[0]), **kwargs)
+            r.layer = name
+            out[name] = r
+    else:
+        _check_choice(kind, "kind", KINDS)
+        import inspect
+
+        try:
+            bound = inspect.signature(probe).bind(None, y, kind, **kwargs)
+        except TypeError as err:
+            raise ReprlabError(f"probe_layers: {err}; the keyword arguments are those of rl.probe.") from None
+        bound.apply_defaults()
+        opts = dict(bound.arguments)
+        for key in ("X", "y", "kind", "groups", "dtype", "device"):
+            opts.pop(key)
+        if opts["control"] is not None:
+            _check_choice(opts["control"], "control", CONTROLS)
+        pending: list[tuple[str, torch.Tensor, Any]] = []
+        for name in names:
+            X = acts[name]
+            Xt = as_tensor(X, "X", dtype=kwargs.get("dtype"), device=kwargs.get("device"), min_rows=4)
+            pending.append((name, Xt, _layer_groups(acts, name, groups, Xt.shape[0])))
+        # layers of one shape and the same groups are one problem set (in batches that bound the memory)
+        while pending:
+            name0, X0, g0 = pending[0]
+            batch, rest, size = [], [], 0
+            for item in pending:
+                same = item[1].shape == X0.shape and _same_groups(item[2], g0)
+                if same and (not batch or size + item[1].numel() <= _LAYER_BATCH_ELEMENTS):
+                    batch.append(item)
+                    size += item[1].numel()
+                else:
+                    rest.append(item)
+            pending = rest
+            results = _probe_many([b[1] for b in batch], y, kind, groups=g0, **opts)
+            for (name, _, _), r in zip(batch, results):
+                r.layer = name
+                out[name] = r
+        out = {name: out[name] for name in names}
     ps = [r.p_value for r in out.values()]
     if all(p is not None for p in ps):
         adjusted, _ = fdr_bh(np.asarray(ps, dtype=float), q=q)
