@@ -88,8 +88,8 @@ BLOCK_ENTRIES = 1 << 20
 #: One square tile of the symmetric search stays below this many bytes.
 TILE_BYTES = 32 * 2**20
 #: Screens at least this wide are searched in symmetric tiles, narrower ones in row blocks.
-TILES_MIN_WIDTH = 64
-#: Extra candidates kept when the screened scores are recomputed.
+TILES_MIN_WIDTH = 256
+#: Extra candidates kept when the screened scores are recomputed (one when they are direct).
 MARGIN = 4
 #: Columns per chunk, chunks per group and sub-chunks per chunk of the selection in ``_search``.
 CHUNK = 16
@@ -373,6 +373,8 @@ def search(
     ncand = n if include_self else n - 1
     kk = min(ncand, k + MARGIN)
     screens = _screens(Xc, screen, euclid) if kk < ncand else [_Screen(Xc, d, X.dtype, euclid, False)]
+    if screens[0].direct:  # exact scores: one more candidate shows a tie across the k-th place
+        kk = k + 1
     score = torch.empty(n, k, dtype=X.dtype, device=X.device)
     idx = torch.empty(n, k, dtype=torch.long, device=X.device)
     if tiles is None:

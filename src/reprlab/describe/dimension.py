@@ -35,9 +35,9 @@ import math
 import numpy as np
 import torch
 
+from .._neighbors import count_within, knn
 from .._registry import Param, int_at_least, register
 from ..errors import ReprlabError
-from .._neighbors import count_within, knn
 
 DISTANCE_INVARIANCES = frozenset({"permutation", "orthogonal", "isotropic_scaling", "translation"})
 
