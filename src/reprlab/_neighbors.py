@@ -61,7 +61,8 @@ Two ways to select candidates, one per shape of the screen (:data:`TILES_MIN_WID
   it is visited in square tiles on and above the diagonal only (:func:`_tiles`, half the products,
   each through :func:`reprlab._linalg.matmul`), each tile's ``torch.topk`` serving its rows and,
   transposed, its columns, merged into running n x kk lists. There the products dominate and halving
-  them is what pays (docs/benchmarks.md, W4).
+  them is what pays; the crossover was measured at about 256 coordinates on one thread
+  (docs/benchmarks.md, "one neighbour search").
 
 Memory is O(block x n) or one tile plus the n x kk tables, never n x n.
 
