@@ -77,6 +77,16 @@ def test_near_duplicates_take_the_fallback(metric, tiles):
 
 
 @pytest.mark.parametrize("metric", METRICS)
+def test_fallback_in_pieces(monkeypatch, metric):
+    """The direct search of uncertified rows runs about BLOCK_ENTRIES scores at a time: here two rows."""
+    monkeypatch.setattr(_neighbors, "BLOCK_ENTRIES", 400)
+    g = np.random.default_rng(5)
+    X = g.normal(size=(200, 9)) + 0.5
+    X[10:20] = X[0] * (1 + 1e-9 * g.normal(size=(10, 1))) + 1e-9 * g.normal(size=(10, 9))
+    check(X, 6, metric, tiles=True, screen=True, block_rows=40)
+
+
+@pytest.mark.parametrize("metric", METRICS)
 def test_low_rank_screen_for_every_metric(metric):
     """Near low-rank rows take the [P x, |x - P x|] screen first, a lower bound for distances and
     negated inner products alike; the result is exact."""

@@ -328,18 +328,20 @@ def _block(
         if pending.numel() == 0:
             return
     # near ties below the screens' resolution (or exact ties across the kk-th place): direct scores
-    # against every point
-    if screens[-1].euclid:
-        D = torch.cdist(Xc[pending], Xc, compute_mode="donot_use_mm_for_euclid_dist")
-    else:
-        D = -(Xc[pending] @ Xc.T)
-    if not include_self:
-        D[torch.arange(len(pending), device=Xc.device), pending] = float("inf")
-    D, cand = D.sort(dim=1, stable=True)  # not topk: a tie at the kk-th place goes by index
-    if screens[-1].direct:
-        score[pending], idx[pending] = D[:, :k], cand[:, :k]
-    else:
-        score[pending], idx[pending] = _exact(Xc, pending, cand[:, :kk], k, screens[-1].euclid)
+    # against every point, about BLOCK_ENTRIES of them at a time
+    sc = screens[-1]
+    for p in pending.split(max(1, BLOCK_ENTRIES // n)):
+        if sc.euclid:
+            D = torch.cdist(Xc[p], Xc, compute_mode="donot_use_mm_for_euclid_dist")
+        else:
+            D = -(Xc[p] @ Xc.T)
+        if not include_self:
+            D[torch.arange(len(p), device=Xc.device), p] = float("inf")
+        D, cand = D.sort(dim=1, stable=True)  # not topk: a tie at the kk-th place goes by index
+        if sc.direct:
+            score[p], idx[p] = D[:, :k], cand[:, :k]
+        else:
+            score[p], idx[p] = _exact(Xc, p, cand[:, :kk], k, sc.euclid)
 
 
 def search(
