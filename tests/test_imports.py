@@ -196,7 +196,7 @@ def test_acyclic_package_and_type_checking_imports_pass(tmp_path):
 #: constrained here beyond the no-cycle rule.
 LAYERS = [
     {"errors", "_version", "_callable"},
-    {"_validation", "_linalg", "_pairs", "_registry", "results", "_progress"},
+    {"_validation", "_linalg", "_neighbors", "_pairs", "_registry", "results", "_progress"},
     {"stream"},
     {"measures", "describe"},
     {"engine", "api", "stats", "_stimulus_ids"},

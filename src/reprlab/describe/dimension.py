@@ -1,6 +1,6 @@
 """Intrinsic dimension from nearest-neighbour distances: TwoNN, MLE, GRIDE, MOM, MADA, CorrInt, local ID.
 
-All estimators use the exact k-nearest-neighbour distances of :mod:`reprlab.describe._neighbors`
+All estimators use the exact k-nearest-neighbour distances of :mod:`reprlab._neighbors`
 (chunked torch search, the query point excluded, Euclidean). Notation: ``r_j(i)`` is the distance
 from point i to its j-th nearest neighbour.
 
@@ -35,9 +35,9 @@ import math
 import numpy as np
 import torch
 
+from .._neighbors import count_within, knn
 from .._registry import Param, int_at_least, register
 from ..errors import ReprlabError
-from ._neighbors import count_within, knn
 
 DISTANCE_INVARIANCES = frozenset({"permutation", "orthogonal", "isotropic_scaling", "translation"})
 

@@ -25,10 +25,12 @@ exact duplicate row is a genuine neighbour at distance 0 (ReSi drops the first r
 instead, which with duplicate rows may drop the twin and keep the point itself: oracle README bug 4;
 reprlab does not reproduce that).
 
-Neighbour search is a tiled top-k: the symmetric similarity matrix is visited in square tiles on and
-above the diagonal (half the products), each tile's ``torch.topk`` (never a full sort) serving its rows
-and its columns, merged into running n x k lists; memory is one tile plus the n x k tables. The index
-tables are the per-representation work (``prepare``).
+Neighbour search is reprlab's one exact search, :mod:`reprlab._neighbors` (shared with the describe
+family): for representations of many units the symmetric similarity matrix is visited in square tiles
+on and above the diagonal (half the products), each tile's ``torch.topk`` serving its rows and its
+columns; float64 input is screened in float32 and the candidates' scores recomputed and certified, so
+the lists are those of a direct computation, equal scores by index. The index tables are the
+per-representation work (``prepare``).
 """
 
 from __future__ import annotations
@@ -39,12 +41,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .._linalg import matmul
+from .._neighbors import features, search
 from .._registry import Hooks, Param, Variant, nonnegative, register
 from ..errors import ReprlabError
 
 NEIGHBORS = ("cosine", "inner_product", "euclidean")
-_BLOCK_BYTES = 32 * 2**20  # one tile of the similarity matrix stays below this size
 _PAIR_ELEMS = 2**22  # rows x k x k comparisons per chunk in the pair cores
 
 _COSINE_ONLY = frozenset({"permutation", "orthogonal", "isotropic_scaling"})
@@ -79,42 +80,6 @@ def _check_k(n: int, k: int, who: str, allow_self: bool = False) -> None:
         )
 
 
-def _normalize_rows(X: torch.Tensor, name: str = "X") -> torch.Tensor:
-    norms = torch.linalg.vector_norm(X, dim=1, keepdim=True)
-    zero = norms[:, 0] == 0
-    if bool(zero.any()):
-        rows = torch.nonzero(zero).flatten()[:5].tolist()
-        raise ReprlabError(
-            f"A representation has {int(zero.sum())} all-zero rows (e.g. rows {rows}): their cosine "
-            "similarity to other stimuli is undefined. Drop those stimuli or use neighbors='euclidean'."
-        )
-    return X / norms
-
-
-def _features(X: torch.Tensor, neighbors: str) -> torch.Tensor:
-    """The rows on which neighbours are ranked by inner product (cosine: unit rows; euclidean: centred)."""
-    if neighbors == "cosine":
-        return _normalize_rows(X)
-    if neighbors == "euclidean":
-        return X - X.mean(dim=0, keepdim=True)
-    return X
-
-
-def _tile_side(n: int, itemsize: int, block: int | None) -> int:
-    if block is not None:
-        return max(1, min(n, block))
-    return max(1, min(n, math.isqrt(_BLOCK_BYTES // itemsize)))
-
-
-def _merge(val: torch.Tensor, idx: torch.Tensor, r0: int, v: torch.Tensor, i: torch.Tensor, k: int) -> None:
-    """Merge candidate neighbours (v, i) of rows r0.. into the running top-k lists, in place."""
-    r1 = r0 + v.shape[0]
-    allv = torch.cat([val[r0:r1], v], dim=1)
-    alli = torch.cat([idx[r0:r1], i], dim=1)
-    best, pos = torch.topk(allv, k, dim=1, largest=True, sorted=True)
-    val[r0:r1], idx[r0:r1] = best, alli.gather(1, pos)
-
-
 def nearest_neighbors(
     X: torch.Tensor,
     k: int,
@@ -129,37 +94,13 @@ def nearest_neighbors(
     ``inner_product`` the scores are the cosine similarities / inner products; for ``euclidean`` they
     are ``-|x_i - x_j|^2`` (larger = nearer). The row itself is excluded by index unless
     ``include_self`` (then it competes like any other row, as in platonic-rep's biased ``cknna``).
-
-    The n x n similarity matrix is never formed: it is visited in square tiles of side ``block``
-    (default: 32 MiB per tile), only on and above the diagonal since ``z_i . z_j`` is symmetric; each
-    tile's top-k serves its rows and (transposed) its columns and is merged into running n x k lists.
-    Half the products of a full matrix, and ``torch.topk`` instead of any sort.
+    Equal scores come by increasing index. The search is reprlab's one exact neighbour search,
+    :func:`reprlab._neighbors.search` (symmetric tiles of ``Z Z^T`` for wide representations, never the
+    n x n matrix); ``block`` is its block size (rows per block, side of a tile).
     """
-    n = X.shape[0]
-    _check_k(n, k, "the neighbour search", allow_self=include_self)
-    Z = _features(X, neighbors)
-    sq = (Z * Z).sum(1) if neighbors == "euclidean" else None
-    b = _tile_side(n, Z.element_size(), block)
-    val = torch.full((n, k), -torch.inf, dtype=X.dtype, device=X.device)
-    idx = torch.zeros((n, k), dtype=torch.long, device=X.device)
-    for i0 in range(0, n, b):
-        i1 = min(n, i0 + b)
-        for j0 in range(i0, n, b):
-            j1 = min(n, j0 + b)
-            G = matmul(Z[i0:i1], Z[j0:j1].T)
-            # rows i0..i1 against columns j0..j1 (Euclidean: 2 zi.zj - |zj|^2; |zi|^2 is added back below)
-            A = 2.0 * G - sq[None, j0:j1] if sq is not None else G
-            if j0 == i0 and not include_self:  # a diagonal tile: G is not needed again
-                A.fill_diagonal_(-torch.inf)
-            v, i = torch.topk(A, min(k, j1 - j0), dim=1, largest=True, sorted=False)
-            _merge(val, idx, i0, v, i + j0, k)
-            if j0 != i0:  # the same products serve rows j0..j1 against columns i0..i1
-                B = 2.0 * G - sq[i0:i1, None] if sq is not None else G
-                v, i = torch.topk(B, min(k, i1 - i0), dim=0, largest=True, sorted=False)
-                _merge(val, idx, j0, v.T, i.T + i0, k)
-    if sq is not None:
-        val = (val - sq[:, None]).clamp_max_(0.0)
-    return idx, val
+    _check_k(X.shape[0], k, "the neighbour search", allow_self=include_self)
+    score, idx = search(X, k, neighbors, include_self=include_self, block_rows=block)
+    return idx, (-(score**2) if neighbors == "euclidean" else -score)
 
 
 @dataclass
@@ -177,7 +118,7 @@ def _prepare_lists(X: torch.Tensor, *, k: int, neighbors: str, **_: object) -> K
 
 def _prepare_with_features(X: torch.Tensor, *, k: int, neighbors: str, **_: object) -> KNNState:
     idx, _v = nearest_neighbors(X, k, neighbors)
-    return KNNState(idx, Z=_features(X, neighbors))
+    return KNNState(idx, Z=features(X, neighbors))
 
 
 def _row_chunks(n: int, k: int):
@@ -543,7 +484,7 @@ def _prepare_cknna(X: torch.Tensor, *, k: int, neighbors: str, estimator: str, f
         )
     if k < 2:
         raise ReprlabError(f"cknna needs k >= 2 (as platonic-rep); got k={k}.")
-    Z = _features(X, neighbors)
+    Z = features(X, neighbors)
     include_self = form == "platonic" and estimator == "biased"
     idx, val = nearest_neighbors(Z, k, "inner_product", include_self=include_self)
     if form == "paper":  # centre each kernel row on its mean over all n stimuli: K_ij - z_i . mean(z)
