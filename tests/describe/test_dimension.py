@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import reprlab as rl
-from reprlab.describe._neighbors import count_within, knn
+from reprlab._neighbors import count_within, knn
 from reprlab.errors import ReprlabError
 from tests.conftest import assert_oracle, oracle_inputs, oracle_records
 
@@ -163,7 +163,7 @@ def test_knn_exact_and_chunked(screen):
 @pytest.mark.parametrize("screen", [True, False])
 def test_knn_low_rank_screen_is_exact(screen):
     """Low-rank data take the [P x, |residual|] lower-bound screen first; the result is still exact."""
-    from reprlab.describe._neighbors import _screens
+    from reprlab._neighbors import _screens
 
     g = np.random.default_rng(5)
     X = g.normal(size=(300, 3)) @ g.normal(size=(3, 16)) + 1e-3 * g.normal(size=(300, 16))
@@ -207,7 +207,7 @@ def _check_knn(X: np.ndarray, k: int, **kw) -> None:
 def small_chunks(monkeypatch):
     """Tiny selection chunks, so that data of a few hundred rows take every level of the nested
     selection in ``_search`` (the default sizes need thousands of rows)."""
-    from reprlab.describe import _neighbors
+    from reprlab import _neighbors
 
     monkeypatch.setattr(_neighbors, "CHUNK", 4)
     monkeypatch.setattr(_neighbors, "SUPER", 2)
@@ -226,7 +226,7 @@ def test_knn_nested_selection_ties_and_duplicates(small_chunks, screen):
 
 @pytest.mark.parametrize("screen", [True, False])
 def test_knn_nested_selection_without_low_rank_structure(small_chunks, screen):
-    from reprlab.describe._neighbors import _screens
+    from reprlab._neighbors import _screens
 
     g = np.random.default_rng(8)
     X = g.normal(size=(260, 10))
