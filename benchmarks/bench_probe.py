@@ -13,7 +13,8 @@ probabilities, plus the all-rows direction reprlab always returns for a binary p
 tolerance (``tol=1e-4``, the loop one would write) and once converged (``tol=1e-10``,
 ``max_iter=10000``); for the binary workload also, untimed, scikit-learn's exact Newton solver
 (``solver="newton-cholesky"``, ``tol=1e-12``) on two layers, to show how far each side is from the
-minimiser (L-BFGS at ``tol=1e-10`` stops on its own relative-decrease test, ~1e-6 short of it). Reported per workload, measured side by side in one process: seconds of each,
+minimiser (L-BFGS at ``tol=1e-10`` stops on its own relative-decrease test, ~1e-6 short of it).
+Reported per workload, measured side by side in one process: seconds of each,
 the ratios, and the largest difference of out-of-fold probabilities against each loop.
 
 Single-threaded on both sides (``OMP_NUM_THREADS=1``, ``torch.set_num_threads(1)``).
@@ -32,10 +33,10 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import sys  # noqa: E402
-import time  # noqa: E402
+import sys
+import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def workload(n, d, n_layers, k, group_size, seed=0):
@@ -163,10 +164,13 @@ def main() -> None:
         r = (run_search if search else run)(*args)
         if search:
             title += " (C searched over 6 values by 3 inner grouped folds)"
-        print(f"{title}: {n_layers} layers x {n:,} rows x {d}, 5 grouped folds, {k} classes, groups of {group}:\n  reprlab {r['reprlab']:.2f} s | scikit-learn loop, default tol 1e-4: {r['default']:.2f} s "
-              f"(ratio {r['default'] / r['reprlab']:.2f}x, max |proba diff| {r['default_diff']:.1e}, same predictions "
-              f"{r['default_same']}) | tol 1e-10: {r['tight']:.2f} s (ratio {r['tight'] / r['reprlab']:.2f}x, "
-              f"max |proba diff| {r['tight_diff']:.1e}, same predictions {r['tight_same']})")
+        print(
+            f"{title}: {n_layers} layers x {n:,} rows x {d}, 5 grouped folds, {k} classes, groups of {group}:\n"
+            f"  reprlab {r['reprlab']:.2f} s | scikit-learn loop, default tol 1e-4: {r['default']:.2f} s "
+            f"(ratio {r['default'] / r['reprlab']:.2f}x, max |proba diff| {r['default_diff']:.1e}, same predictions "
+            f"{r['default_same']}) | tol 1e-10: {r['tight']:.2f} s (ratio {r['tight'] / r['reprlab']:.2f}x, "
+            f"max |proba diff| {r['tight_diff']:.1e}, same predictions {r['tight_same']})"
+        )
         if "exact_rl" in r:
             print(f"  against scikit-learn's newton-cholesky at tol 1e-12 (2 layers, not timed): reprlab "
                   f"{r['exact_rl']:.1e}, scikit-learn lbfgs at tol 1e-10 {r['exact_sk']:.1e}")

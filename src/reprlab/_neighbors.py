@@ -25,7 +25,7 @@ Search: candidates, then exact recomputation and a certificate. A *screen* is a 
   the residuals), and the product costs m + 1 instead of d per pair. It is looked for in 8 to
   :data:`LOWRANK_MAX_DIM` dimensions only: the test (a d x d Gram matrix and its eigendecomposition,
   O(n d^2 + d^3)) is paid on every call whether or not the screen is taken, and for wider rows
-  it costs a sizeable part of the search itself (docs/benchmarks.md, W4) while representations of
+  it costs a sizeable part of the search itself (docs/benchmarks.md, the kNN workload) while representations of
   hundreds of units within 0.1% of rank d / 2 are rare.
 
 The blocked search keeps the ``kk = k + MARGIN`` candidates with the smallest screened scores per row.

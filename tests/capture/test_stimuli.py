@@ -107,7 +107,10 @@ def test_user_image_folder(tmp_path):
 
 
 def test_unknown_set_suggests_names():
-    assert {"lee50", "lee300", "simlex999", "wordsim353", "digits", "photos", "lfw-subset", "naplib-speech", "lee-pos", "vader-words", "concreteness"} == set(
+    assert {
+        "lee50", "lee300", "simlex999", "wordsim353", "digits", "photos", "lfw-subset", "naplib-speech",
+        "lee-pos", "vader-words", "concreteness",
+    } == set(
         rl.stimuli.available()
     )
     with pytest.raises(ReprlabError, match="Did you mean 'lee50'"):

@@ -1,7 +1,7 @@
 """Time-lagged (FIR) designs and the folds of an encoding model.
 
 **Lags.** A lag ``k`` pairs the response at sample ``t`` with the features at ``t - k``: positive
-lags model a response that follows its stimulus (the usual case, e.g. 0 to 500 ms after a word),
+lags model a response that follows its stimulus (the usual case, e.g. 0 to 0.5 s after a word),
 negative lags a response that precedes it. The lagged design ``[X(t - k_1), ..., X(t - k_L)]`` has
 ``L x F`` columns, lag-major (all features at the first lag, then all at the second, ...), so its
 coefficients reshape to a temporal receptive field ``(L, F, n_channels)`` (the FIR filter of

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from .. import _pairs, _registry
-from .._validation import as_float, check_comparable, resolve_device, resolve_dtype
 from .._progress import progress
+from .._validation import as_float, check_comparable, resolve_device, resolve_dtype
 from .._version import __version__
 from ..errors import ReprlabError
 from ..results import ComparisonResult
@@ -202,5 +202,6 @@ def _pairs_local(m: _registry.Measure, p: dict[str, Any], sources: list[Source],
     mirror = within and m.info.symmetric_for(p)
     pairs = _pairs.needed(len(sa), len(sb), mirror)
     values = (as_float(m.core(sa[i], sb[j], **p), repr(m.info.name), "compare_all") for i, j in pairs)
-    shown = progress(values, len(pairs), f"{m.info.name}: pairs", "pair", min_total=1 if len(sa) * len(sb) >= 100 else 10**9)
+    many = len(sa) * len(sb) >= 100
+    shown = progress(values, len(pairs), f"{m.info.name}: pairs", "pair", min_total=1 if many else 10**9)
     return _pairs.fill(len(sa), len(sb), pairs, shown, mirror)

@@ -33,11 +33,11 @@ import torch
 
 from .. import __version__
 from ..results import ComparisonResult
-from .demo_intervals import stage_intervals
-from .demo_lens import stage_lens
-from .demo_intervene import stage_intervene
-from .demo_dictionary import stage_dictionary
 from .demo_brain import stage_brain
+from .demo_dictionary import stage_dictionary
+from .demo_intervals import stage_intervals
+from .demo_intervene import stage_intervene
+from .demo_lens import stage_lens
 
 
 class Demo:

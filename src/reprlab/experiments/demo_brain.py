@@ -5,7 +5,7 @@
    voiced frames (spectrogram energy above its 30th percentile) are shared among its words in
    proportion to their letters. Every MiniLM layer's word vectors (its sub-word tokens averaged),
    reduced to 16 principal components, are placed as impulses at the onsets; ``rl.encoding`` fits them
-   with lags 0-500 ms (every 50 ms), folds and bootstrap units by trial. A 16-band spectrogram model
+   with lags of 0 to 0.5 s (every 0.05 s), folds and bootstrap units by trial. A 16-band spectrogram model
    (the acoustics the channels were simulated from) and the same without lags are the references;
    the lagged vs unlagged comparison is a paired bootstrap.
 2. **Brain RSA with a noise ceiling.** Responses to the words that occur in every trial (0-400 ms
@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 N_COMPONENTS = 16
-LAGS = range(0, 51, 5)  # 0-500 ms at 100 Hz
-EPOCH_BINS, BIN = 8, 5  # 8 bins of 50 ms after each word onset
+LAGS = range(0, 51, 5)  # 0 to 0.5 s at 100 Hz
+EPOCH_BINS, BIN = 8, 5  # 8 bins of 0.05 s after each word onset
 
 
 def word_onsets(spectrogram: np.ndarray, words: list[str]) -> np.ndarray:

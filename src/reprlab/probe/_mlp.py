@@ -36,9 +36,9 @@ def fit_predict_mlp(
     std = standardisation(X, masks)
     k = 1 if n_classes is None else n_classes
     gen = torch.Generator().manual_seed(int(seed))
-    W1 = (torch.randn(P, d, hidden, generator=gen, dtype=X.dtype) / d**0.5).to(X.device).requires_grad_()
+    W_in = (torch.randn(P, d, hidden, generator=gen, dtype=X.dtype) / d**0.5).to(X.device).requires_grad_()
     b1 = torch.zeros(P, hidden, dtype=X.dtype, device=X.device, requires_grad=True)
-    W2 = (torch.randn(P, hidden, k, generator=gen, dtype=X.dtype) / hidden**0.5).to(X.device).requires_grad_()
+    W_out = (torch.randn(P, hidden, k, generator=gen, dtype=X.dtype) / hidden**0.5).to(X.device).requires_grad_()
     b2 = torch.zeros(P, k, dtype=X.dtype, device=X.device, requires_grad=True)
     inv_sd = (1.0 / std.sd).unsqueeze(-1)
     y_mu = y_sd = None
@@ -49,12 +49,12 @@ def fit_predict_mlp(
     wts = masks / masks.sum(1, keepdim=True)
 
     def forward() -> torch.Tensor:
-        V = W1 * inv_sd
+        V = W_in * inv_sd
         c = b1 - torch.einsum("pd,pdh->ph", std.mu, V)
         H = (X @ V.permute(1, 0, 2).reshape(d, P * hidden)).reshape(n, P, hidden).permute(1, 0, 2) + c.unsqueeze(1)
-        return torch.relu(H) @ W2 + b2.unsqueeze(1)  # (P, n, k)
+        return torch.relu(H) @ W_out + b2.unsqueeze(1)  # (P, n, k)
 
-    opt = torch.optim.Adam([W1, b1, W2, b2], lr=lr)
+    opt = torch.optim.Adam([W_in, b1, W_out, b2], lr=lr)
     for _ in range(steps):
         opt.zero_grad()
         out = forward()
@@ -62,7 +62,7 @@ def fit_predict_mlp(
             per_row = (out[..., 0] - t_std) ** 2
         else:
             per_row = torch.logsumexp(out, -1) - out.gather(-1, targets.long().unsqueeze(-1))[..., 0]
-        loss = (per_row * wts).sum() + 0.5 * weight_decay * ((W1 * W1).sum() + (W2 * W2).sum())
+        loss = (per_row * wts).sum() + 0.5 * weight_decay * ((W_in * W_in).sum() + (W_out * W_out).sum())
         loss.backward()
         opt.step()
     with torch.no_grad():

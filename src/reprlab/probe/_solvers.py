@@ -127,7 +127,7 @@ class LogisticFit:
         L, n, _ = X3.shape
         V = self.W / self.std.sd.unsqueeze(-1)
         c = self.b - torch.einsum("pd,pdk->pk", self.std.mu, V)
-        P, d, k = V.shape
+        P, _, k = V.shape
         Z = _matmul(X3, _by_layer(V, L)).reshape(L, n, P // L, k).permute(0, 2, 1, 3).reshape(P, n, k)
         return Z + c.unsqueeze(1)
 

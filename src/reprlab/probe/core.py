@@ -42,7 +42,7 @@ equals :func:`probe` on that layer alone.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -707,7 +707,7 @@ def probe_layers(
             pending.append((name, Xt, _layer_groups(acts, name, groups, Xt.shape[0])))
         # layers of one shape and the same groups are one problem set (in batches that bound the memory)
         while pending:
-            name0, X0, g0 = pending[0]
+            _, X0, g0 = pending[0]
             batch, rest, size = [], [], 0
             for item in pending:
                 same = item[1].shape == X0.shape and _same_groups(item[2], g0)

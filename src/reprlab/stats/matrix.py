@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 from ..engine.compare_all import compare_all
+from ..errors import ReprlabError
 from ..results import ComparisonResult
 from ..stream.sources import is_lazy, named_sets
-from ..errors import ReprlabError
 from .bootstrap import _check_method, _check_units, _seed_of, interval
 from .permutation import ALTERNATIVES, p_values
 from .resampling import MIN_PERMUTATION, Evaluator, check_count, check_level, check_seed, guarded, jackknife_groups

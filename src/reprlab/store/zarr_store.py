@@ -189,7 +189,9 @@ class StoreWriter:
                 idx.create_array(key, shape=(n,), chunks=(max(self.chunk_rows, 1024),), dtype="int64", overwrite=True)
         else:
             chunk = max(1, min(self.chunk_rows, int(self.attrs["n_stimuli"])))
-            layers.create_array(name, shape=(n, width), chunks=(chunk, width), dtype=dtype, fill_value=0, overwrite=True)
+            layers.create_array(
+                name, shape=(n, width), chunks=(chunk, width), dtype=dtype, fill_value=0, overwrite=True
+            )
         return chunk
 
     def ensure_layers(
