@@ -284,3 +284,17 @@ def test_errors():
         rl.describe(X, "cka")
     with pytest.raises(ReprlabError, match="describes one representation"):
         rl.compare(X, X, "twonn")
+
+
+def test_describe_all_leaves_repeated_rows_out_of_the_neighbour_estimators():
+    """lee300 holds 7 repeated documents: describe_all must not fail on it (issue 16)."""
+    X = np.random.default_rng(3).normal(size=(120, 8))
+    X[[10, 11, 50]] = X[[2, 2, 7]]
+    with pytest.warns(UserWarning, match="3 of 120 rows repeat"):
+        r = rl.describe_all({"a": X}, ["twonn", "participation_ratio"])
+    assert r.values[0, 0] == pytest.approx(rl.describe(X, "twonn", duplicates="drop"))
+    assert r.values[0, 1] == pytest.approx(rl.describe(X, "participation_ratio"))
+    with pytest.raises(ReprlabError, match="duplicate"):
+        rl.describe_all({"a": X}, ["twonn"], duplicates="raise")
+    with pytest.raises(ReprlabError, match="duplicate"):
+        rl.describe(X, "twonn")
