@@ -16,7 +16,7 @@ import torch
 from ..errors import ReprlabError, ReprlabTypeError
 from ..store.activations import Activations
 from .hooks import LayerCapture, resolve_layers
-from .pooling import check_fits, check_pool, pool_output
+from .pooling import check_fits, check_pool, pool_output, real_tokens
 from .tokens import (
     LOGITS,
     accepts_position_ids,
@@ -537,8 +537,7 @@ class _BatchCapture:
     def _real_tokens(self, device: torch.device) -> _RealTokens:
         if device not in self._tokens:
             real = self._real(device)
-            stim, tok = real.nonzero(as_tuple=True)
-            pos = (real.cumsum(dim=1) - 1)[stim, tok]
+            stim, tok, pos = real_tokens(real)
             ids = np.full(len(stim), -1, dtype=np.int64)
             if self.ids is not None and tuple(self.ids.shape) == tuple(real.shape):
                 ids = _numpy(self.ids[self.mask.bool()], np.int64)

@@ -135,7 +135,13 @@ def pool_output(h: torch.Tensor, pool: str, mask: torch.Tensor | None):
     if pool == "first":
         idx = torch.where(real, positions, t).amin(dim=1).clamp(max=t - 1)
         return h[torch.arange(b, device=h.device), idx]
-    # none: real tokens only; position counts real tokens from 0 (independent of the padding side)
-    stim, tok = real.nonzero(as_tuple=True)
-    pos = (real.cumsum(dim=1) - 1)[stim, tok]
+    stim, tok, pos = real_tokens(real)
     return h[stim, tok], stim, pos
+
+
+def real_tokens(real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The real tokens of a ``(B, T)`` boolean mask, in row-major order: their stimulus, their token
+    index in the padded sequence, and their position, which counts real tokens from 0 (independent
+    of the padding side): the rows ``pool="none"`` keeps."""
+    stim, tok = real.nonzero(as_tuple=True)
+    return stim, tok, (real.cumsum(dim=1) - 1)[stim, tok]
