@@ -45,6 +45,10 @@ def main() -> None:
         f"{c['train_seconds']:.0f} s wall, {c['train_cpu_seconds']:.0f} s CPU; "
         f"{c['n_train_tokens']} training / {c['n_held_out_tokens']} held-out tokens"
     )
+    print(
+        f"validation: {c['n_validation_tokens']} tokens of {len(c['validation_stimuli'])} training documents; "
+        f"translators reset to the identity there: {T.identity_layers or 'none'}"
+    )
     ratio = T.held_out_kl / np.maximum(T.held_out_logit_kl, 1e-12)
     for name, a, b, r in zip(T.layers, T.held_out_logit_kl, T.held_out_kl, ratio):
         print(f"  {name:18s} logit {a:7.3f}  tuned {b:7.3f}  tuned/logit {r:.3f}")

@@ -8,8 +8,13 @@ decodes to the model's output itself), then decoded as the logit lens does,
 ``KL(p || q_l)`` to the model's output distribution ``p`` at the same token, with Adam.
 
 Training reads the token-level store window by window (``window`` rows at a time, so the data may
-exceed memory), splits the stimuli into training and held-out ones (whole stimuli, never tokens of
-one text on both sides), and reports the held-out KL of the tuned and the logit lens per layer.
+exceed memory), splits the stimuli into training, validation and held-out ones (whole stimuli, never
+tokens of one text on two sides), and reports the held-out KL of the tuned and the logit lens per
+layer. The translators are trained jointly, and at a layer where the logit lens is already close to
+the output (the last blocks) a short training can leave a translator slightly worse than none; after
+training, each layer therefore keeps its translator only if it lowers the KL on the validation
+stimuli, and is otherwise reset to the identity (the logit lens). That choice is made on training
+documents only, so the held-out figures stay an honest estimate.
 
 The full vocabulary makes each step cost ``4 d V`` multiply-adds per token and layer (``V`` ~ 49k for
 SmolLM2). ``train_vocab`` restricts the training loss to the ``train_vocab`` tokens that carry the
@@ -48,6 +53,9 @@ class TunedLens(torch.nn.Module):
     held_out_kl, held_out_logit_kl : numpy.ndarray (n_layers,) or None
         Mean held-out ``KL(p || q)`` per layer (nats, over held-out tokens) of this lens and of the
         logit lens, from training.
+    identity_layers : list[str]
+        The layers whose trained translator did not lower the validation KL and was reset to the
+        identity (their tuned lens is the logit lens).
     history : list[float]
         Training loss (mean over layers) per step.
     config : dict
@@ -63,6 +71,7 @@ class TunedLens(torch.nn.Module):
         self.bias = torch.nn.Parameter(torch.zeros(len(layers), d_model))
         self.held_out_kl: np.ndarray | None = None
         self.held_out_logit_kl: np.ndarray | None = None
+        self.identity_layers: list[str] = []
         self.history: list[float] = []
         self.config: dict[str, Any] = {}
 
@@ -87,6 +96,7 @@ class TunedLens(torch.nn.Module):
             "held_out_kl": None if self.held_out_kl is None else torch.as_tensor(self.held_out_kl),
             "held_out_logit_kl": None if self.held_out_logit_kl is None else torch.as_tensor(self.held_out_logit_kl),
             "history": torch.as_tensor(self.history, dtype=torch.float64),
+            "identity_layers": self.identity_layers,
             "config": self.config,
         }
         torch.save(state, p)
@@ -112,6 +122,7 @@ class TunedLens(torch.nn.Module):
             if state[key] is not None:
                 setattr(lens, key, state[key].numpy())
         lens.history = state["history"].tolist()
+        lens.identity_layers = list(state.get("identity_layers", []))
         lens.config = dict(state["config"])
         return lens
 
@@ -156,6 +167,7 @@ def train_tuned_lens(
     rows_per_step: int = 256,
     train_vocab: int | None = 4096,
     held_out: float = 0.2,
+    validation: float = 0.1,
     window: int = 1024,
     device: Any = None,
     progress: bool = False,
@@ -179,20 +191,25 @@ def train_tuned_lens(
         vocabulary, exact but ~V / train_vocab times slower).
     held_out : float in (0, 1)
         Fraction of the stimuli held out for the evaluation.
+    validation : float in [0, 1)
+        Fraction of the stimuli (taken from the training side, never the held-out one) on which each
+        layer's trained translator is compared with the identity after training; a translator that
+        does not lower the validation KL is reset to the identity (``identity_layers``). 0 keeps every
+        trained translator.
     window : int
         Token rows read from the store at a time (with their output logits: ``window x vocab`` floats).
     device : str or torch.device, optional
         Where to train (e.g. ``"cuda"``); the model is moved there.
     """
     m = language_model(lm)
-    _check_training(steps, lr, rows_per_step, train_vocab, held_out, window)
+    _check_training(steps, lr, rows_per_step, train_vocab, held_out, validation, window)
     if device is not None:
         from .._validation import resolve_device
 
         m.module.to(resolve_device(device))
     dev = m.device
     acts = stimuli if isinstance(stimuli, Activations) else _extract(lm, stimuli)
-    data = _Data(m, acts, held_out, seed)
+    data = _Data(m, acts, held_out, validation, seed)
     lens = TunedLens(data.layers, m.d_model, _model_id(lm, m)).to(dev)
     opt = torch.optim.Adam(lens.parameters(), lr=lr)
     # the last block's state decodes to the model's output itself: its translator stays the identity
@@ -203,7 +220,7 @@ def train_tuned_lens(
     t0, c0 = time.perf_counter(), time.process_time()
     step = 0
     while step < steps:
-        states, log_p = data.window(gen, train=True, rows=window)
+        states, log_p = data.window(gen, _TRAIN, rows=window)
         if states is None:
             raise ReprlabError("`stimuli`: the training split has no tokens; use more stimuli or a smaller held_out.")
         keep = _vocab(log_p, train_vocab)
@@ -229,17 +246,29 @@ def train_tuned_lens(
             if progress:
                 print(f"\rstep {step}/{steps}  KL {lens.history[-1]:.3f}", end="", flush=True)
     train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
-    lens.held_out_kl, lens.held_out_logit_kl = data.evaluate(lens)
+    valid_kl = valid_logit_kl = None
+    if data.n_rows(_VALID):
+        valid_kl, valid_logit_kl = data.evaluate(lens, _VALID)
+        with torch.no_grad():
+            for i, name in trained:
+                if not valid_kl[i] < valid_logit_kl[i]:
+                    lens.weight[i].zero_()
+                    lens.bias[i].zero_()
+                    lens.identity_layers.append(name)
+    lens.held_out_kl, lens.held_out_logit_kl = data.evaluate(lens, _HELD)
     lens.config = {
         "steps": steps, "seed": seed, "lr": lr, "rows_per_step": rows_per_step, "train_vocab": train_vocab,
-        "held_out": held_out, "held_out_stimuli": data.held_ids, "n_train_tokens": data.n_rows(train=True),
-        "n_held_out_tokens": data.n_rows(train=False), "train_seconds": round(train_s, 2),
-        "train_cpu_seconds": round(train_cpu, 2), "device": str(dev),
+        "held_out": held_out, "validation": validation, "held_out_stimuli": data.ids(_HELD),
+        "validation_stimuli": data.ids(_VALID), "n_train_tokens": data.n_rows(_TRAIN),
+        "n_validation_tokens": data.n_rows(_VALID), "n_held_out_tokens": data.n_rows(_HELD),
+        "validation_kl": None if valid_kl is None else valid_kl.tolist(),
+        "validation_logit_kl": None if valid_logit_kl is None else valid_logit_kl.tolist(),
+        "train_seconds": round(train_s, 2), "train_cpu_seconds": round(train_cpu, 2), "device": str(dev),
     }  # fmt: skip
     return lens.cpu().requires_grad_(False)
 
 
-def _check_training(steps: Any, lr: Any, rows: Any, vocab: Any, held_out: Any, window: Any) -> None:
+def _check_training(steps: Any, lr: Any, rows: Any, vocab: Any, held_out: Any, validation: Any, window: Any) -> None:
     for name, v in (("steps", steps), ("rows_per_step", rows), ("window", window)):
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise ReprlabError(f"`{name}` must be a positive integer; got {v!r}.")
@@ -249,6 +278,11 @@ def _check_training(steps: Any, lr: Any, rows: Any, vocab: Any, held_out: Any, w
         raise ReprlabError(f"`lr` must be a positive number; got {lr!r}.")
     if not isinstance(held_out, (int, float)) or not 0 < held_out < 1:
         raise ReprlabError(f"`held_out` must lie in (0, 1); got {held_out!r}.")
+    if not isinstance(validation, (int, float)) or not 0 <= validation < 1 or validation + held_out >= 1:
+        raise ReprlabError(
+            f"`validation` must lie in [0, 1) and leave stimuli for training beside `held_out` ({held_out!r}); "
+            f"got {validation!r}."
+        )
 
 
 def _extract(lm: Any, stimuli: Any) -> Activations:
@@ -264,10 +298,14 @@ def _vocab(log_p: torch.Tensor, n: int | None) -> torch.Tensor | None:
     return torch.topk(log_p.exp().sum(dim=0), n).indices.to(log_p.device)
 
 
-class _Data:
-    """The store's residual layers, split by stimulus, read a window of rows at a time."""
+_TRAIN, _VALID, _HELD = 0, 1, 2
 
-    def __init__(self, m: LanguageModel, acts: Activations, held_out: float, seed: int) -> None:
+
+class _Data:
+    """The store's residual layers, its stimuli split into training, validation and held-out ones
+    (whole stimuli), read a window of rows at a time."""
+
+    def __init__(self, m: LanguageModel, acts: Activations, held_out: float, validation: float, seed: int) -> None:
         from .logit import _from_store
 
         self.m = m
@@ -277,21 +315,29 @@ class _Data:
         self.final = final
         self.stimulus = index.stimulus
         n = len(ids)
-        if n < 2:
-            raise ReprlabError("`stimuli`: a held-out split needs at least 2 stimuli.")
-        perm = np.random.default_rng(seed).permutation(n)
         n_held = min(n - 1, max(1, round(held_out * n)))
-        self.held = np.zeros(n, dtype=bool)
-        self.held[perm[:n_held]] = True
-        self.held_ids = [ids[i] for i in np.sort(perm[:n_held])]
-        self.row_held = self.held[self.stimulus]
+        n_valid = 0 if validation == 0 else min(n - n_held - 1, max(1, round(validation * n)))
+        if n < 2 or n_valid < (validation > 0):
+            raise ReprlabError(
+                f"`stimuli`: {n} stimuli cannot be split into training, validation and held-out ones; "
+                "give more stimuli (at least 3), or validation=0 (and at least 2)."
+            )
+        perm = np.random.default_rng(seed).permutation(n)
+        self.part = np.full(n, _TRAIN, dtype=np.int8)
+        self.part[perm[:n_held]] = _HELD
+        self.part[perm[n_held : n_held + n_valid]] = _VALID
+        self._ids = ids
+        self.row_part = self.part[self.stimulus]
         self.states = states
 
-    def n_rows(self, train: bool) -> int:
-        return int((self.row_held != train).sum())
+    def ids(self, part: int) -> list[str]:
+        return [self._ids[i] for i in np.flatnonzero(self.part == part)]
 
-    def _rows(self, r0: int, r1: int, train: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor] | None:
-        sel = np.flatnonzero(self.row_held[r0:r1] != train)
+    def n_rows(self, part: int) -> int:
+        return int((self.row_part == part).sum())
+
+    def _rows(self, r0: int, r1: int, part: int) -> tuple[dict[str, torch.Tensor], torch.Tensor] | None:
+        sel = np.flatnonzero(self.row_part[r0:r1] == part)
         if sel.size == 0:
             return None
         states = {n: _take(self.states[n], slice(r0, r1))[torch.as_tensor(sel)] for n in self.layers}
@@ -299,25 +345,25 @@ class _Data:
             logits = self.final(r0, r1)[torch.as_tensor(sel)].float()
         return states, logits.clone()
 
-    def window(self, gen: torch.Generator, train: bool, rows: int):
+    def window(self, gen: torch.Generator, part: int, rows: int):
         total = self.stimulus.size
         for _ in range(32):
             r0 = int(torch.randint(0, max(1, total - rows + 1), (1,), generator=gen))
-            got = self._rows(r0, min(total, r0 + rows), train)
+            got = self._rows(r0, min(total, r0 + rows), part)
             if got is not None:
                 return got[0], torch.log_softmax(got[1], dim=-1)
         return None, None
 
     @torch.no_grad()
-    def evaluate(self, lens: TunedLens) -> tuple[np.ndarray, np.ndarray]:
-        """Mean held-out KL per layer (nats, full vocabulary) of ``lens`` and of the logit lens."""
+    def evaluate(self, lens: TunedLens, part: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean KL per layer (nats, full vocabulary) of ``lens`` and of the logit lens over ``part``'s tokens."""
         dev = self.m.device
         tuned = np.zeros(len(self.layers))
         logit = np.zeros(len(self.layers))
         count = 0
         total = self.stimulus.size
         for r0 in range(0, total, 1024):
-            got = self._rows(r0, min(total, r0 + 1024), train=False)
+            got = self._rows(r0, min(total, r0 + 1024), part)
             if got is None:
                 continue
             states, logits = got
