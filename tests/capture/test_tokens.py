@@ -234,3 +234,4 @@ def test_kill_9_and_resume_gives_the_uninterrupted_store_bit_for_bit(tmp_path):
     for block in a.attention_layers:
         assert np.asarray(a._attention[block][0][...]).tobytes() == np.asarray(b._attention[block][0][...]).tobytes()
     assert np.asarray(a._attention[block][1][...]).tolist() == np.asarray(b._attention[block][1][...]).tolist()
+    assert a.attrs["chunks"] == b.attrs["chunks"]  # the checksums of layers and attention arrays too

@@ -128,3 +128,58 @@ def test_damage_during_an_interrupted_run_is_repaired_with_the_rest(tmp_path):
     got = rl.extract(net, X, layers="all", pool=POOL, batch_size=7, out=out, progress=False)
     assert net.calls == 1 + 2  # chunk 0 again, then batches 3 and 4
     _same(got, rl.extract(Net(), X, layers="all", pool=POOL, batch_size=7, progress=False))
+
+
+def _attention_store(out):
+    from reprlab.capture.zoo import TextPreprocess
+    from tests.tiny_lms import TEXTS, tiny_lm, tiny_tokenizer
+
+    texts = [f"{a} {b}" for a in TEXTS for b in TEXTS[:3]]
+    model = tiny_lm("llama")
+    calls = []
+    model.model.layers[0].register_forward_pre_hook(lambda *a: calls.append(1))
+    acts = rl.extract(model, texts, preprocess=TextPreprocess(tiny_tokenizer()), layers="model.layers.1",
+                      pool="none", capture=("resid", "attn"), attn_layers=[2], batch_size=4, out=out,
+                      progress=False)  # fmt: skip
+    return acts, len(calls)
+
+
+def test_damaged_attention_values_and_lengths_are_found_and_repaired_bit_for_bit(tmp_path, monkeypatch):
+    from reprlab.store import zarr_store
+
+    monkeypatch.setattr(zarr_store, "_ATTN_CHUNK", 100)  # a stimulus's 4 x n x n values span several chunks
+    out = tmp_path / "attn.zarr"
+    acts, _ = _attention_store(out)
+    n = len(acts.ids)
+    assert verify_store(out) == []
+    before = [acts.attention("model.layers.2", i) for i in range(n)]
+    records = rl.Activations.open(out).attrs["chunks"]
+    assert len(records["attention/model.layers.2"]) > 10 and len(records["tokens/length"]) >= 1
+    values = out / "attention" / "model.layers.2" / "c"
+    (values / "5").unlink()
+    raw = bytearray((values / "9").read_bytes())
+    raw[-4:] = bytes(255 - b for b in raw[-4:])
+    (values / "9").write_bytes(bytes(raw))
+    damages = verify_store(out)
+    assert [(d.layer, d.chunk) for d in damages] == [("attention/model.layers.2", 5), ("attention/model.layers.2", 9)]
+    assert "array 'attention/model.layers.2', chunk 5: values 500-599" in damages[0].describe()
+    s0, s1 = damages[0].stimuli
+    with pytest.raises(ReprlabError, match=rf"chunk 5: values 500-599, stimuli {s0}-{s1}.*missing.*{REPAIR}"):
+        rl.Activations.open(out).attention("model.layers.2", s0)
+    fine = next(i for i in range(n) if i < damages[0].stimuli[0] or i > damages[1].stimuli[1])
+    np.testing.assert_array_equal(rl.Activations.open(out).attention("model.layers.2", fine), before[fine])
+    _, calls = _attention_store(out)  # the same run again: re-runs only the damaged chunks' batches
+    assert 1 <= calls < -(-n // 4)
+    assert verify_store(out) == []
+    again = rl.Activations.open(out)
+    assert again.attrs["chunks"] == records
+    for i in range(n):
+        assert again.attention("model.layers.2", i).tobytes() == before[i].tobytes()
+    # the real-token counts behind the values are checked too
+    (out / "tokens" / "length" / "c" / "0").unlink()
+    (d,) = verify_store(out)
+    assert d.layer == "tokens/length" and d.chunk == 0
+    with pytest.raises(ReprlabError, match="array 'tokens/length', chunk 0"):
+        rl.Activations.open(out).attention("model.layers.2", 0)
+    _attention_store(out)
+    assert verify_store(out) == [] and rl.Activations.open(out).attrs["chunks"] == records

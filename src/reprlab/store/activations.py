@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import ReprlabError, close_matches, require
-from .integrity import CheckedLayer
+from .integrity import ATTENTION, LENGTHS, CheckedLayer, attention_keys, value_offsets
 
 
 class TokenIndex(NamedTuple):
@@ -109,7 +109,14 @@ class Activations(Mapping):
             if idx:
                 index[name] = tuple(idx)
         heads = attrs.get("attention_heads") or {}
-        attention = {b: (group["attention"][b], group["tokens"]["length"], int(h)) for b, h in heads.items()}
+        checked: dict[str, CheckedLayer] = {}
+        for key in attention_keys(attrs):
+            opened = open_arrays(group, key, False)
+            if isinstance(opened, str):
+                raise damage_error(p, [Damage(key, None, (0, 0), (0, int(attrs["n_stimuli"]) - 1), opened)], None)
+            key_records = None if records is None else records.get(key)
+            checked[key] = CheckedLayer(p, key, opened[0], [], key_records, attrs["stimulus_ids"])
+        attention = {b: (checked[ATTENTION + b], checked[LENGTHS], int(h)) for b, h in heads.items()}
         vocab = group["tokens"]["vocab"] if "tokens" in group and "vocab" in group["tokens"] else None
         return cls(arrays, attrs["stimulus_ids"], attrs, index, path=p, attention=attention, vocab=vocab)
 
@@ -171,7 +178,7 @@ class Activations(Mapping):
         i = self._stimulus_number(stimulus)
         values, lengths, heads = self._attention[layer]
         n = np.asarray(lengths[...], dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(heads * n * n)])
+        offsets = value_offsets(n, heads)
         return np.asarray(values[int(offsets[i]) : int(offsets[i + 1])]).reshape(heads, n[i], n[i])
 
     def _stimulus_number(self, stimulus: int | str) -> int:

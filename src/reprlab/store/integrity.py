@@ -12,7 +12,9 @@ Record of chunk ``k`` of a layer: ``[r0, r1, s0, s1, s0_row, digest]``: rows ``r
 last stimulus (index into ``stimulus_ids``) with rows in it, the first row of stimulus ``s0`` (for
 ``pool="none"`` layers a chunk can start in the middle of a stimulus's tokens) and the BLAKE2b-128
 digest of the rows' values (with, for ``pool="none"`` layers, their stimulus, position and token-id
-index). The attention arrays of ``capture="attn"`` are not checksummed.
+index). The attention values of ``capture="attn"`` (``attention/<block>``, one flat array) and the
+real-token counts behind them (``tokens/length``) are recorded the same way: their "rows" are value
+offsets and stimuli, ``s0_row`` the offset of stimulus ``s0``'s first value.
 
 The group attributes are also copied to ``reprlab.json`` after each commit, so a damaged
 ``zarr.json`` can be restored by the next run.
@@ -31,6 +33,35 @@ import numpy as np
 from ..errors import ReprlabError, require
 
 BACKUP = "reprlab.json"
+ATTENTION = "attention/"  # a block's attention values: ``attention/<block>``
+LENGTHS = "tokens/length"  # real tokens per stimulus, behind the attention values
+
+
+def is_layer(key: str) -> bool:
+    """Whether a checked key is a layer (else one of the attention arrays)."""
+    return not (key.startswith(ATTENTION) or key == LENGTHS)
+
+
+def attention_keys(attrs: dict[str, Any]) -> list[str]:
+    """The checked keys of the attention arrays (``attention/<block>`` and ``tokens/length``)."""
+    heads = attrs.get("attention_heads") or {}
+    return [ATTENTION + b for b in heads] + ([LENGTHS] if heads else [])
+
+
+def checked_keys(attrs: dict[str, Any]) -> list[str]:
+    """Every key with chunk records: the layers, then the attention arrays."""
+    return list(attrs.get("layers", [])) + attention_keys(attrs)
+
+
+def array_path(key: str) -> str:
+    """Where a checked key's values live in the group."""
+    return key if not is_layer(key) else f"layers/{key}"
+
+
+def value_offsets(lengths: np.ndarray, heads: int) -> np.ndarray:
+    """Offsets of each stimulus's attention values in the flat array: ``heads * n**2`` values each."""
+    n = np.asarray(lengths, dtype=np.int64)
+    return np.concatenate([[0], np.cumsum(heads * n * n)])
 
 
 def digest(*parts: np.ndarray) -> str:
@@ -62,11 +93,13 @@ class Damage:
     what: str
 
     def describe(self, ids: list[str] | None = None) -> str:
-        part = f"chunk {self.chunk}" if self.chunk is not None else "the whole layer"
+        kind = "layer" if is_layer(self.layer) else "array"
+        part = f"chunk {self.chunk}" if self.chunk is not None else f"the whole {kind}"
+        unit = "values" if self.layer.startswith(ATTENTION) else "rows"
         s0, s1 = self.stimuli
         names = f" ({ids[s0]!r} .. {ids[s1]!r})" if ids and 0 <= s0 <= s1 < len(ids) else ""
         return (
-            f"layer {self.layer!r}, {part}: rows {self.rows[0]}-{self.rows[1] - 1}, "
+            f"{kind} {self.layer!r}, {part}: {unit} {self.rows[0]}-{self.rows[1] - 1}, "
             f"stimuli {s0}-{s1}{names}: {self.what}"
         )
 
@@ -127,9 +160,10 @@ def write_backup(path: Path, attrs: dict[str, Any]) -> None:
 
 
 def open_arrays(group: Any, name: str, token_rows: bool) -> tuple[Any, list[Any]] | str:
-    """The layer's array and (``pool="none"``) its index arrays, or why they cannot be opened."""
+    """The layer's (or attention array's) array and (``pool="none"``) its index arrays, or why they
+    cannot be opened."""
     try:
-        arr = group["layers"][name]
+        arr = group[array_path(name)]
         keys = ("stimulus", "position", "token")
         index = [group["index"][name][k] for k in keys if k in group["index"][name]] if token_rows else []
         return arr, index
@@ -151,6 +185,7 @@ class CheckedLayer:
     ) -> None:
         self.path, self.name, self._arr, self._index = path, name, arr, index
         self._records, self._ids = records, ids
+        self._file = path / array_path(name) / "c"
         self.shape = tuple(arr.shape)
         self.dtype = arr.dtype
         self.ndim = len(self.shape)
@@ -160,7 +195,8 @@ class CheckedLayer:
     def damage(self, k: int) -> Damage | None:
         """Why chunk ``k`` cannot be trusted, or None (and its rows are then cached for this read)."""
         r0, r1, s0, s1, _, want = self._records[k]
-        missing = not (self.path / "layers" / self.name / "c" / str(k) / "0").exists()
+        chunk_file = self._file / str(k) / "0" if len(self.shape) == 2 else self._file / str(k)
+        missing = not chunk_file.exists()
         try:
             rows = np.asarray(self._arr[r0:r1])
             parts = [rows] + [np.asarray(a[r0:r1]) for a in self._index]
@@ -224,9 +260,9 @@ class CheckedLayer:
 
 
 def check_layer(path: Path, group: Any, attrs: dict[str, Any], name: str) -> list[Damage]:
-    """Every damaged part of one layer (reads and checks all its chunks)."""
-    n_rows = int(attrs.get("rows", {}).get(name, 0))
-    token = attrs["pooling"][name] == "none"
+    """Every damaged part of one layer or attention array (reads and checks all its chunks)."""
+    n_rows = int(attrs.get("rows", {}).get(name, 0)) if name != LENGTHS else int(attrs.get("n_done", 0))
+    token = is_layer(name) and attrs["pooling"][name] == "none"
     records = attrs.get("chunks", {}).get(name)
     opened = open_arrays(group, name, token)
     if isinstance(opened, str):
@@ -256,7 +292,8 @@ def check_layer(path: Path, group: Any, attrs: dict[str, Any], name: str) -> lis
 
 
 def verify_store(path: str | Path) -> list[Damage]:
-    """Check a whole activation store: every layer's metadata and every chunk against its checksum.
+    """Check a whole activation store: every layer's (and attention array's) metadata and every chunk
+    against its checksum.
 
     Returns the damaged parts (empty when the store is intact). Raises when the path is not a store
     or its group metadata cannot be read. Re-running the extraction that wrote the store repairs it.
@@ -269,6 +306,6 @@ def verify_store(path: str | Path) -> list[Damage]:
         raise ReprlabError(f"{str(p)!r} is a zarr store but not a reprlab activation store.")
     group = require("zarr", "data").open_group(str(p), mode="r")
     out: list[Damage] = []
-    for name in attrs.get("layers", []):
+    for name in checked_keys(attrs):
         out += check_layer(p, group, attrs, name)
     return out

@@ -40,7 +40,17 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import ReprlabError, require
-from .integrity import check_layer, digest, restore_group_metadata, write_backup
+from .integrity import (
+    ATTENTION,
+    LENGTHS,
+    check_layer,
+    checked_keys,
+    digest,
+    is_layer,
+    restore_group_metadata,
+    value_offsets,
+    write_backup,
+)
 
 FORMAT_VERSION = 1
 # attributes that must agree for a run to resume into an existing store
@@ -55,7 +65,6 @@ _IDENTITY = (
     "dtype",
     "preprocess",
 )
-_ATTENTION = "attention/"  # prefix of the attention arrays' keys in ``rows``
 _CHUNK_BYTES = 1 << 22
 _ATTN_CHUNK = 1 << 20
 _INDEX = ("stimulus", "position", "token")
@@ -100,9 +109,7 @@ class StoreWriter:
             attrs = dict(self.group.attrs)
             self._check_same_run(attrs, meta)
             self.attrs = attrs
-            self.damages = [
-                d for name in attrs.get("layers", []) for d in check_layer(self.path, self.group, attrs, name)
-            ]
+            self.damages = [d for name in checked_keys(attrs) for d in check_layer(self.path, self.group, attrs, name)]
             self._truncate_to_committed()
         else:
             self.group = zarr.open_group(str(self.path), mode="w")
@@ -155,7 +162,11 @@ class StoreWriter:
             for name in self.attrs.get("layers", [])
             if self.attrs["pooling"][name] == "none" and name not in broken
         ]
-        grown += [(_ATTENTION + b, [self._array(_ATTENTION + b)]) for b in self.attrs.get("attention_heads", {})]
+        grown += [
+            (ATTENTION + b, [self._array(ATTENTION + b)])
+            for b in self.attrs.get("attention_heads", {})
+            if ATTENTION + b not in broken
+        ]
         for key, arrays in grown:
             n = int(rows.get(key, 0))
             for arr in arrays:
@@ -163,6 +174,8 @@ class StoreWriter:
                     arr.resize((n, *arr.shape[1:]))
 
     def _arrays(self, name: str) -> list[Any]:
+        if not is_layer(name):
+            return [self._array(name)]
         out = [self._array(f"layers/{name}")]
         if self.attrs["pooling"][name] == "none":
             out += [self._array(f"index/{name}/{key}") for key in _INDEX]
@@ -194,6 +207,20 @@ class StoreWriter:
             )
         return chunk
 
+    def _create_values(self, key: str, n: int, dtype: np.dtype) -> int:
+        """Create an attention array (``attention/<block>``, flat, growing) or ``tokens/length``; its chunk size."""
+        if key == LENGTHS:
+            chunk = max(1, min(self.chunk_rows, n))
+            self.group.require_group("tokens").create_array(
+                "length", shape=(n,), chunks=(chunk,), dtype="int64", fill_value=0, overwrite=True
+            )
+            return chunk
+        block = key[len(ATTENTION) :]
+        self.group.require_group("attention").create_array(
+            block, shape=(n,), chunks=(_ATTN_CHUNK,), dtype=dtype, overwrite=True
+        )
+        return _ATTN_CHUNK
+
     def ensure_layers(
         self,
         order: list[str],
@@ -211,28 +238,17 @@ class StoreWriter:
             rows = 0 if self.attrs["pooling"][name] == "none" else n
             self.attrs.setdefault("chunk_rows", {})[name] = self._create_layer(name, rows, int(widths[name]), dtype)
         heads = dict(attention_heads or {})
-        if heads:
-            attn = self.group.require_group("attention")
-            for block in heads:
-                attn.create_array(block, shape=(0,), chunks=(_ATTN_CHUNK,), dtype=dtype, overwrite=True)
-            tokens = self.group.require_group("tokens")
-            tokens.create_array(
-                "length",
-                shape=(n,),
-                chunks=(max(1, min(self.chunk_rows, n)),),
-                dtype="int64",
-                fill_value=0,
-                overwrite=True,
-            )
+        self.attrs["attention_heads"] = heads
+        for key in [ATTENTION + b for b in heads] + ([LENGTHS] if heads else []):
+            self.attrs["chunk_rows"][key] = self._create_values(key, 0 if key != LENGTHS else n, dtype)
         if vocab is not None:
             text = self.group.require_group("tokens").create_array(
                 "vocab", shape=(len(vocab),), chunks=(max(1, len(vocab)),), dtype=str, overwrite=True
             )
             text[:] = np.array(vocab, dtype=object)
         self.attrs["layers"] = list(order)
-        self.attrs["attention_heads"] = heads
-        self.attrs["rows"] = {**{name: 0 for name in order}, **{_ATTENTION + b: 0 for b in heads}}
-        self.attrs["chunks"] = {name: [] for name in order}
+        self.attrs["rows"] = {**{name: 0 for name in order}, **{ATTENTION + b: 0 for b in heads}}
+        self.attrs["chunks"] = {name: [] for name in checked_keys(self.attrs)}
         keys = ("layers", "attention_heads", "rows", "chunk_rows", "chunks")
         self.group.attrs.update({k: self.attrs[k] for k in keys})
 
@@ -266,18 +282,29 @@ class StoreWriter:
         rest = [(b0, min(b0 + batch_size, n)) for b0 in range(self.n_done, n, batch_size)]
         return spans + rest
 
-    def _record(self, name: str, r0: int, r1: int, batch_stim: np.ndarray | None = None) -> None:
-        """Checksum the chunks holding rows ``r0:r1`` of ``name`` as they now read back from the store."""
+    def _record(
+        self, name: str, r0: int, r1: int, batch_stim: np.ndarray | None = None, offsets: np.ndarray | None = None
+    ) -> None:
+        """Checksum the chunks holding rows ``r0:r1`` of ``name`` as they now read back from the store.
+
+        For an attention array the rows are value offsets: ``offsets`` (each stimulus's first value)
+        places new chunks; a repaired chunk keeps its record's stimuli."""
         chunk = int(self.attrs["chunk_rows"][name])
         records = self.attrs["chunks"][name]
         arrays = self._arrays(name)
-        token = self.attrs["pooling"][name] == "none"
+        token = is_layer(name) and self.attrs["pooling"][name] == "none"
         for k in range(r0 // chunk, (r1 - 1) // chunk + 1):
             c0, c1 = k * chunk, min((k + 1) * chunk, r1)
             if k < len(records):
                 c1 = max(c1, int(records[k][1]))
             parts = [np.asarray(a[c0:c1]) for a in arrays]
-            if token:
+            if name.startswith(ATTENTION):
+                if offsets is None:
+                    s0, s1, s0_row = (int(v) for v in records[k][2:5])
+                else:
+                    s0, s1 = (int(v) for v in np.searchsorted(offsets, [c0, c1 - 1], side="right") - 1)
+                    s0_row = int(offsets[s0])
+            elif token:
                 s0, s1 = int(parts[1][0]), int(parts[1][-1])
                 if k < len(records):
                     s0_row = int(records[k][4])
@@ -294,7 +321,7 @@ class StoreWriter:
     def _collect_repair(self, start: int, stop: int, batch: dict[str, Any]) -> None:
         """Keep a batch of a damaged group's stimuli; once the group is complete, rewrite its chunks."""
         g0, g1, chunks = next(g for g in self._groups if g[0] <= start < g[1])
-        self._parts[(start, stop)] = [batch[name] for name in chunks]
+        self._parts[(start, stop)] = [batch[name] for name in chunks]  # attention: (values, lengths)
         if stop < g1:
             return
         parts = [self._parts.pop(span) for span in sorted(s for s in self._parts if g0 <= s[0] < g1)]
@@ -302,7 +329,9 @@ class StoreWriter:
         self._groups.remove((g0, g1, chunks))
         for i, (name, ks) in enumerate(chunks.items()):
             pieces = [p[i] for p in parts]
-            if isinstance(pieces[0], tuple):
+            if name.startswith(ATTENTION):
+                value: Any = tuple(np.concatenate([p[j] for p in pieces]) for j in range(2))
+            elif isinstance(pieces[0], tuple):
                 value: Any = tuple(
                     np.concatenate([p[j] + (b0 - g0 if j == 1 else 0) for p, b0 in zip(pieces, starts)])
                     for j in range(len(pieces[0]))
@@ -316,20 +345,29 @@ class StoreWriter:
         """Rewrite chunks ``ks`` of ``name`` from the outputs of stimuli ``start:...`` and record them again."""
         data = value[0] if isinstance(value, tuple) else value
         if any(d.layer == name and d.chunk is None for d in self.damages):
-            n = int(self.attrs["rows"][name]) if self.attrs["pooling"][name] == "none" else int(self.attrs["n_stimuli"])
             self._open.clear()
-            self._create_layer(name, n, data.shape[1], data.dtype)
+            if not is_layer(name):
+                n = int(self.attrs["rows"][name]) if name != LENGTHS else int(self.attrs["n_stimuli"])
+                self._create_values(name, n, data.dtype)
+            else:
+                pooled = self.attrs["pooling"][name] != "none"
+                n = int(self.attrs["n_stimuli"]) if pooled else int(self.attrs["rows"][name])
+                self._create_layer(name, n, data.shape[1], data.dtype)
             self.damages = [d for d in self.damages if not (d.layer == name and d.chunk is None)]
         for k in ks:
             r0, r1, s0, _, s0_row, _ = self.attrs["chunks"][name][k]
-            if isinstance(value, tuple):
+            if name.startswith(ATTENTION):  # value: the stimuli's attention values and real-token counts
+                heads = int(self.attrs["attention_heads"][name[len(ATTENTION) :]])
+                first = int(value_offsets(value[1], heads)[s0 - start])  # stimulus s0's first value in ``value``
+                self._array(name)[r0:r1] = value[0][first + r0 - s0_row : first + r1 - s0_row]
+            elif isinstance(value, tuple):
                 first = int(np.searchsorted(value[1], s0 - start))  # first row of stimulus s0 in ``value``
                 take = slice(first + r0 - s0_row, first + r1 - s0_row)
                 offsets = (0, start, 0, 0)  # stimulus numbers in ``value`` count from ``start``
                 for arr, v, off in zip(self._arrays(name), value, offsets):
                     arr[r0:r1] = v[take] + off if off else v[take]
             else:
-                self._array(f"layers/{name}")[r0:r1] = value[r0 - start : r1 - start]
+                self._arrays(name)[0][r0:r1] = value[r0 - start : r1 - start]
             self._record(name, r0, r1)
 
     def write_batch(
@@ -346,7 +384,8 @@ class StoreWriter:
         its attention values are already stored and are not written again.
         """
         if start < self.n_done and (start, stop) in self._repair_spans:
-            self._collect_repair(start, stop, batch)
+            extra = {ATTENTION + b: (v, lengths) for b, v in (attention or {}).items()}
+            self._collect_repair(start, stop, {**batch, **extra, LENGTHS: lengths})
             return
         if start != self.n_done:
             raise RuntimeError(f"batch starts at {start} but the store has {self.n_done} stimuli")  # pragma: no cover
@@ -363,11 +402,17 @@ class StoreWriter:
                 self._array(f"layers/{name}")[start:stop] = value
                 rows[name] = stop
                 self._record(name, start, stop)
+        if lengths is not None and attention:
+            self._array(LENGTHS)[start:stop] = lengths
+            self._record(LENGTHS, start, stop)
+            counts = np.asarray(self._array(LENGTHS)[:stop])
         for block, values in (attention or {}).items():
-            key = _ATTENTION + block
-            rows[key] = self._append([self._array(key)], rows[key], (values,))
-        if lengths is not None:
-            self._array("tokens/length")[start:stop] = lengths
+            key = ATTENTION + block
+            r0 = rows[key]
+            rows[key] = self._append([self._array(key)], r0, (values,))
+            if rows[key] > r0:
+                offsets = value_offsets(counts, int(self.attrs["attention_heads"][block]))
+                self._record(key, r0, rows[key], offsets=offsets)
         self._commit(rows, stop)
 
     @staticmethod
