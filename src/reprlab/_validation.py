@@ -234,7 +234,10 @@ def as_float(value: Any, measure: str, needs: str) -> float:
 
 
 def to_python(value: Any) -> Any:
-    """A measure's result for the user: a 0-d tensor becomes a float, richer results stay as they are."""
-    if isinstance(value, torch.Tensor) and value.ndim == 0:
-        return float(value)
+    """A measure's result for the user, on the host whatever the device it was computed on: a 0-d
+    tensor becomes a float, a tensor a NumPy array, a dict's values likewise; other values stay."""
+    if isinstance(value, torch.Tensor):
+        return float(value) if value.ndim == 0 else value.detach().cpu().numpy()
+    if isinstance(value, dict):
+        return {k: to_python(v) for k, v in value.items()}
     return value

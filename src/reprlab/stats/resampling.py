@@ -304,7 +304,7 @@ class Evaluator:
         n = FX.shape[0]
         group = jackknife_groups(n)
         G = int(group.max()) + 1
-        t = torch.empty(G, dtype=torch.float64)
+        t = torch.empty(G, dtype=torch.float64, device=FX.device)  # psi lives where the resamples' indices do
         for g in range(G):
             keep = torch.nonzero(group != g).reshape(-1).to(FX.device)
             try:
@@ -313,7 +313,7 @@ class Evaluator:
                 left = f"stimulus {g}" if G == n else f"group {g} of {G} stimulus groups"
                 raise ReprlabError(f"(jackknife: {left} left out) {err}") from err
         psi = (G - 1) * (t.mean() - t)
-        return psi[group] * (n / G) ** 0.5
+        return psi[group.to(FX.device)] * (n / G) ** 0.5
 
 
 def jackknife_groups(n: int) -> torch.Tensor:
