@@ -100,7 +100,29 @@ def test_probe_encoding_and_feature_variance_on_each_device(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_sae_training_on_each_device(device):
+def test_batched_probes_mdl_and_mlp_on_each_device(device):
+    g = np.random.default_rng(5)
+    y = np.arange(120) % 3
+    layers = {f"l{i}": g.normal(size=(120, 10)) + (0.6 + 0.3 * i) * np.eye(10)[y] for i in range(3)}
+    groups = np.arange(120) // 4
+    kw = dict(groups=groups, cv=4, n_permutations=19, n_boot=50, seed=0)
+    a = rl.probe_layers(layers, y, device=device, **kw)  # C searched by inner folds, permutations, bootstrap
+    b = rl.probe_layers(layers, y, **kw)
+    for name in layers:
+        assert a[name].chosen == b[name].chosen and a[name].p_value == b[name].p_value
+        np.testing.assert_allclose(a[name].proba, b[name].proba, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose([a[name].ci_low, a[name].ci_high], [b[name].ci_low, b[name].ci_high], atol=1e-9)
+    ma = rl.probe(layers["l2"], y, "mdl", groups=groups, C=1.0, device=device)
+    mb = rl.probe(layers["l2"], y, "mdl", groups=groups, C=1.0)
+    assert ma.score == pytest.approx(mb.score, rel=1e-6)
+    pa = rl.probe(layers["l2"], y, "mlp", groups=groups, cv=4, n_permutations=0, n_boot=0, steps=100, device=device)
+    pb = rl.probe(layers["l2"], y, "mlp", groups=groups, cv=4, n_permutations=0, n_boot=0, steps=100)
+    assert abs(pa.score - pb.score) < 0.05  # float32 training: the same fit up to rounding
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kind", ["topk", "batchtopk", "relu", "jumprelu"])
+def test_sae_training_on_each_device(device, kind):
     g = np.random.default_rng(4)
     atoms = g.normal(size=(32, 16))
     atoms /= np.linalg.norm(atoms, axis=1, keepdims=True)
@@ -108,12 +130,13 @@ def test_sae_training_on_each_device(device):
     for row in codes:
         row[g.choice(32, 2, replace=False)] = g.uniform(0.5, 2.0, 2)
     X = (codes @ atoms).astype(np.float32)
-    kw = dict(kind="topk", k=2, n_latents=32, steps=150, batch_size=200, seed=0, progress=False)
-    a = rl.dictionary.train(X, device=device, **kw)
-    b = rl.dictionary.train(X, **kw)
+    kw = dict(kind=kind, k=2, n_latents=32, steps=150, batch_size=200, seed=0, l1_coeff=1.0, bandwidth=0.05)
+    a = rl.dictionary.train(X, device=device, progress=False, **kw)
+    b = rl.dictionary.train(X, progress=False, **kw)
     assert a.info["device"].startswith(device)
     ea, eb = rl.dictionary.evaluate(a, X), rl.dictionary.evaluate(b, X)
-    assert ea.fvu == pytest.approx(eb.fvu, abs=0.02) and ea.fvu < 0.5
+    assert ea.fvu == pytest.approx(eb.fvu, abs=0.02) and ea.fvu < 0.5  # float32: the same training up to rounding
+    assert ea.l0 == pytest.approx(eb.l0, rel=0.05)
 
 
 def _tiny_zoo(device: str):
