@@ -20,44 +20,27 @@ ARCHS = ("llama", "gpt2", "neox", "qwen2")
 
 
 def tiny_config(arch: str, n_layers: int = 3, vocab_size: int = len(VOCAB)):
+    """Width 32, 4 heads, 64 positions; Llama and Qwen2 with 2 key-value heads (grouped-query attention)."""
     import transformers as tr
 
     common = dict(vocab_size=vocab_size, pad_token_id=0, bos_token_id=None, eos_token_id=None)
-    if arch == "llama":
-        return tr.LlamaConfig(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=n_layers,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=64,
-            tie_word_embeddings=True,
-            **common,
-        )
     if arch == "gpt2":
         return tr.GPT2Config(n_embd=32, n_layer=n_layers, n_head=4, n_positions=64, **common)
-    if arch == "neox":
-        return tr.GPTNeoXConfig(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=n_layers,
-            num_attention_heads=4,
-            max_position_embeddings=64,
-            tie_word_embeddings=False,
-            **common,
-        )
-    if arch == "qwen2":
-        return tr.Qwen2Config(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=n_layers,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=64,
-            tie_word_embeddings=False,
-            **common,
-        )
-    raise ValueError(arch)
+    configs = {"llama": (tr.LlamaConfig, True), "neox": (tr.GPTNeoXConfig, False), "qwen2": (tr.Qwen2Config, False)}
+    if arch not in configs:
+        raise ValueError(arch)
+    config, tied = configs[arch]
+    kv = {} if arch == "neox" else {"num_key_value_heads": 2}
+    return config(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=n_layers,
+        num_attention_heads=4,
+        max_position_embeddings=64,
+        tie_word_embeddings=tied,
+        **kv,
+        **common,
+    )
 
 
 def tiny_lm(arch: str, seed: int = 0, n_layers: int = 3) -> torch.nn.Module:
