@@ -190,7 +190,11 @@ def train(
         Seeds the initialisation and the order of the batches: the same seed, data and settings
         give the same weights (on the CPU, bit for bit).
     lr, l1_coeff, sparsity_coeff, bandwidth, theta_init, auxk_alpha, dead_after
-        The recipe's constants (module docstring).
+        The recipe's constants (module docstring). ``l1_coeff`` (default 5, the value of Anthropic's
+        April 2024 update for LLM activations) acts on the scaled inputs, where a row made of ``L0``
+        features has coefficients of about ``c = sqrt(d / L0)``: a latent pays ``l1_coeff * c`` to save
+        about ``c^2`` of squared error and its code shrinks by about ``l1_coeff / 2``, so tune it well
+        below ``c`` (docs/dictionary.md, "Known limits", has a sweep on a planted dictionary).
     buffer_rows, scale_rows : int
         Rows per shuffle buffer; rows used to estimate the input scale and mean.
     checkpoint : path, optional
