@@ -154,6 +154,9 @@ def test_bad_input_is_reported():
     bad[123] = np.nan
     with pytest.raises(rl.ReprlabError, match=r"NaN or Inf values in 1 row.*rows \[123\]"):
         rl.dictionary.train(bad, k=2, n_latents=16, batch_size=100, steps=3, progress=False)
+    bad_store = rl.Activations({"model.layers.6": bad}, [str(i) for i in range(500)])  # NaN rows in a store
+    with pytest.raises(rl.ReprlabError, match=r"layer 'model\.layers\.6'.*NaN or Inf values in 1 row.*rows \[123\]"):
+        rl.dictionary.train(bad_store, "model.layers.6", k=2, n_latents=16, batch_size=100, steps=3, progress=False)
     with pytest.raises(rl.ReprlabError, match="batch_size"):
         rl.dictionary.train(X, k=2, batch_size=1000, progress=False)
     with pytest.raises(rl.ReprlabTypeError, match="must be an array"):
