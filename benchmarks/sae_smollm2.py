@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -30,6 +31,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=4096)
     ap.add_argument("--lr", type=float, help="default: the recipe's 2e-4 / sqrt(m / 2^14)")
+    ap.add_argument("--dead-after", type=int, help="tokens without firing before AuxK treats a latent as dead")
+    ap.add_argument("--auxk-alpha", type=float, default=1 / 32)
+    ap.add_argument("--no-loss-recovered", action="store_true", help="skip the spliced evaluation")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", default="/tmp/reprlab-bench-sae")
     ap.add_argument("--json")
@@ -49,15 +53,18 @@ def main() -> None:
     train, test = acts.subset(list(train_ids)), acts.subset(list(test_ids))
     n_train, n_test = train.shape(layer)[0], test.shape(layer)[0]
 
-    t0 = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), time.process_time()
     sae = rl.dictionary.train(
-        train, layer, kind="topk", k=32, expansion=8, batch_size=args.batch_size, steps=args.steps, lr=args.lr, seed=0
-    )
-    t_train = time.perf_counter() - t0
+        train, layer, kind="topk", k=32, expansion=8, batch_size=args.batch_size, steps=args.steps, lr=args.lr,
+        dead_after=args.dead_after, auxk_alpha=args.auxk_alpha, seed=0,
+    )  # fmt: skip
+    t_train, c_train = time.perf_counter() - t0, time.process_time() - c0
+    load_after = os.getloadavg()[0]
     ev = rl.dictionary.evaluate(sae, test, layer)
     held = stim.subset(list(test_ids))
     t0 = time.perf_counter()
-    lr = rl.dictionary.loss_recovered(sae, zm, layer, held, batch_size=4)
+    lr = None if args.no_loss_recovered else rl.dictionary.loss_recovered(sae, zm, layer, held, batch_size=4)
     t_lr = time.perf_counter() - t0
     out = {
         "tokens": {"train": n_train, "held_out": n_test, "documents": [len(train_ids), len(test_ids)]},
@@ -65,10 +72,14 @@ def main() -> None:
         "steps": args.steps,
         "batch_size": args.batch_size,
         "lr": sae.info["lr"],
+        "dead_after": sae.info["dead_after"],
+        "auxk_alpha": sae.info["auxk_alpha"],
         "seconds": {"extract (cached after the first run)": round(t_extract, 1), "train": round(t_train, 1),
-                    "loss_recovered": round(t_lr, 1)},
-        "held_out": {"fvu": ev.fvu, "l0": ev.l0, "dead_fraction": ev.dead_fraction, "cosine": ev.cosine},
-        "loss_recovered": lr.to_dict(),
+                    "train_process_cpu": round(c_train, 1), "loss_recovered": round(t_lr, 1)},
+        "load_average_1min": {"before_training": load_before, "after_training": load_after},
+        "held_out": {"fvu": ev.fvu, "l0": ev.l0, "dead_fraction": ev.dead_fraction,
+                     "dead_latents": int((ev.density == 0).sum()), "cosine": ev.cosine},
+        "loss_recovered": None if lr is None else lr.to_dict(),
         "running_fvu_at_end": sae.info["running_fvu"],
     }  # fmt: skip
     print(json.dumps(out, indent=1))
