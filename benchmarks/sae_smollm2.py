@@ -4,14 +4,17 @@
    512-token truncation) over the 300 Lee background documents, into a zarr store (cached).
 2. The documents split at random (seed 0): 270 for training, 30 held out; the token rows follow
    their documents, so no held-out document is seen in training.
-3. ``rl.dictionary.train(kind="topk", k=32, expansion=8, batch_size=B, steps=STEPS, lr=LR)``, timed.
+3. ``rl.dictionary.train(kind="topk", k=32, expansion=8, batch_size=B, steps=STEPS, lr=LR,
+   dead_after=DEAD, auxk_alpha=ALPHA)``, timed (wall clock and process CPU, with the load average).
+   The defaults (300 steps of 1,024 tokens, lr 2e-3, AuxK on latents silent for one batch with
+   coefficient 1) fit a few-minute run on 65k tokens; see docs/benchmarks.md for the sweep.
 4. ``rl.dictionary.evaluate`` on the held-out tokens (FVU, L0, dead fraction) and
    ``rl.dictionary.loss_recovered`` on the held-out documents (the SAE spliced in).
 
 Usage::
 
-    PYTHONPATH=src python benchmarks/sae_smollm2.py [--steps 200] [--batch-size 4096] [--lr LR] [--threads 2]
-        [--cache DIR] [--json out.json]
+    PYTHONPATH=src python benchmarks/sae_smollm2.py [--steps 300] [--batch-size 1024] [--lr 2e-3]
+        [--dead-after 1024] [--auxk-alpha 1.0] [--threads 2] [--cache DIR] [--json out.json] [--no-loss-recovered]
 """
 
 from __future__ import annotations
@@ -28,11 +31,11 @@ import torch
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--batch-size", type=int, default=4096)
-    ap.add_argument("--lr", type=float, help="default: the recipe's 2e-4 / sqrt(m / 2^14)")
-    ap.add_argument("--dead-after", type=int, help="tokens without firing before AuxK treats a latent as dead")
-    ap.add_argument("--auxk-alpha", type=float, default=1 / 32)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--batch-size", type=int, default=1024)
+    ap.add_argument("--lr", type=float, default=2e-3, help="the recipe's 2e-4 / sqrt(m / 2^14) is for long runs")
+    ap.add_argument("--dead-after", type=int, default=1024, help="tokens without firing: dead for AuxK")
+    ap.add_argument("--auxk-alpha", type=float, default=1.0)
     ap.add_argument("--no-loss-recovered", action="store_true", help="skip the spliced evaluation")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", default="/tmp/reprlab-bench-sae")
