@@ -40,6 +40,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", default="/tmp/reprlab-bench-sae")
     ap.add_argument("--json")
+    ap.add_argument(
+        "--step-ratio",
+        type=int,
+        metavar="N",
+        help="only time N training steps of the sparse TopK loss against the dense formula, side by side",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import reprlab as rl
@@ -55,6 +61,9 @@ def main() -> None:
     test_ids, train_ids = ids[perm[:30]], ids[perm[30:]]
     train, test = acts.subset(list(train_ids)), acts.subset(list(test_ids))
     n_train, n_test = train.shape(layer)[0], test.shape(layer)[0]
+    if args.step_ratio:
+        step_ratio(train, layer, args)
+        return
 
     load_before = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()
@@ -88,6 +97,62 @@ def main() -> None:
     print(json.dumps(out, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
+
+
+def _dense_topk_loss(sae, x, dead, alpha):
+    """The TopK + AuxK loss written densely: (n, m) codes, ``z W_dec``, autograd through all of it."""
+    pre = (x - sae.b_dec) @ sae.W_enc + sae.b_enc
+    vals, idx = pre.topk(sae.k, dim=-1)
+    z = torch.zeros_like(pre).scatter(-1, idx, vals.clamp_min(0))
+    e = x - (z @ sae.W_dec + sae.b_dec)
+    loss = e.pow(2).sum(-1).mean()
+    if bool(dead.any()):
+        aux_pre = torch.where(dead, pre, torch.full_like(pre, -torch.inf))
+        av, ai = aux_pre.topk(min(sae.d // 2, int(dead.sum())), dim=-1)
+        z_aux = torch.zeros_like(pre).scatter(-1, ai, av.clamp_min(0))
+        ed = e.detach()
+        loss = loss + alpha * (z_aux @ sae.W_dec - ed).pow(2).sum() / (ed - ed.mean(0)).pow(2).sum()
+    return loss
+
+
+def step_ratio(train, layer, args) -> None:
+    """Seconds per training step (loss, backward, the decoder-gradient projection, Adam) of the library's
+    sparse TopK loss and of the dense formula, alternating on the same batches in one process, with 2 %
+    of the latents dead (AuxK on)."""
+    import reprlab as rl
+    from reprlab.dictionary.train import _adam, _loss
+
+    sae = rl.dictionary.train(train, layer, kind="topk", k=32, expansion=8, batch_size=args.batch_size, steps=1,
+                              lr=args.lr, seed=0, progress=False).train()  # fmt: skip
+    opt = _adam(list(sae.parameters()), args.lr)
+    X = torch.from_numpy(np.asarray(train[layer][: 4 * args.batch_size], dtype=np.float32)) * sae.scale
+    dead = torch.zeros(sae.m, dtype=torch.bool)
+    dead[torch.randperm(sae.m, generator=torch.Generator().manual_seed(0))[: sae.m // 50]] = True
+
+    def step(which: str, x: torch.Tensor) -> None:
+        if which == "sparse":
+            loss = _loss(sae, x, 0, 1, dead, 0.0, 0.0, 0.0, args.auxk_alpha)[0]
+        else:
+            loss = _dense_topk_loss(sae, x, dead, args.auxk_alpha)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            g = sae.W_dec.grad
+            g -= (g * sae.W_dec).sum(1, keepdim=True) * sae.W_dec
+        opt.step()
+
+    times = {"sparse": [], "dense": []}
+    for i in range(2 * args.step_ratio + 2):
+        which = ("sparse", "dense")[i % 2]
+        x = X[(i // 2 % 4) * args.batch_size :][: args.batch_size]
+        t0 = time.perf_counter()
+        step(which, x)
+        if i >= 2:  # the first pair warms up
+            times[which].append(time.perf_counter() - t0)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    print(json.dumps({"threads": args.threads, "batch_size": args.batch_size, "steps_each": args.step_ratio,
+                      "median_seconds_per_step": med, "dense_over_sparse": med["dense"] / med["sparse"],
+                      "load_average_1min": os.getloadavg()[0]}, indent=1))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -444,9 +444,15 @@ def _loss_topk(
     if auxk_alpha > 0 and bool(dead.any()):
         dead_idx = dead.nonzero().flatten()
         k_aux = min(sae.d // 2, len(dead_idx))
-        with torch.no_grad():
-            aux_idx = dead_idx[pre[:, dead_idx].topk(k_aux, dim=-1).indices]
-        _, e_hat = _topk_sparse(sae, pre, aux_idx, xc)
+        if len(dead_idx) <= 4 * k_aux:  # dense over the dead latents: (n, n_dead) codes, one product each way
+            pre_dead = torch.addmm(sae.b_enc[dead_idx], x - sae.b_dec, sae.W_enc[:, dead_idx])
+            aux_vals, aux_pos = pre_dead.topk(k_aux, dim=-1)
+            z_aux = torch.zeros_like(pre_dead).scatter(-1, aux_pos, aux_vals.clamp_min(0))
+            e_hat = z_aux @ sae.W_dec[dead_idx]
+        else:  # many dead latents: gathers of the k_aux kept ones per row
+            with torch.no_grad():
+                aux_idx = dead_idx[pre[:, dead_idx].topk(k_aux, dim=-1).indices]
+            _, e_hat = _topk_sparse(sae, pre, aux_idx, xc)
         e = err.detach()
         aux = (e_hat - e).pow(2).sum() / (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
         loss = loss + auxk_alpha * aux
