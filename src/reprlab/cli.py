@@ -741,6 +741,9 @@ def _parser_sae(sub: Any) -> None:
     t.add_argument("--steps", type=int, help="optimiser steps (default: one pass over the rows)")
     t.add_argument("--batch-size", type=int, default=4096)
     t.add_argument("--l1-coeff", type=float, default=5.0, help="L1 penalty of --kind relu")
+    t.add_argument("--lr", type=float, help="Adam learning rate (default 2e-4 / sqrt(latents / 2^14))")
+    t.add_argument("--dead-after", type=int, help="tokens without firing before AuxK counts a latent dead")
+    t.add_argument("--auxk-alpha", type=float, default=1 / 32, help="AuxK coefficient (topk, batchtopk)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", help="e.g. cuda")
     t.add_argument("--checkpoint", help="checkpoint file: written during training, resumed from if present")
@@ -770,8 +773,9 @@ def _cmd_sae(args: argparse.Namespace) -> int:
     if args.sae_command == "train":
         sae = rl.dictionary.train(
             acts, args.layer, kind=args.kind, k=args.k, expansion=args.expansion, steps=args.steps,
-            batch_size=args.batch_size, device=args.device, seed=args.seed, l1_coeff=args.l1_coeff,
-            checkpoint=args.checkpoint, progress=not args.quiet,
+            batch_size=args.batch_size, device=args.device, seed=args.seed, l1_coeff=args.l1_coeff, lr=args.lr,
+            dead_after=args.dead_after, auxk_alpha=args.auxk_alpha, checkpoint=args.checkpoint,
+            progress=not args.quiet,
         )  # fmt: skip
         sae.save(args.out)
         info = sae.info

@@ -18,11 +18,13 @@ def test_train_then_report(tmp_path, capsys):
     rl.extract(tiny_lm("llama"), TEXTS * 30, preprocess=TextPreprocess(tiny_tokenizer()), layers="model.layers.1",
                pool="none", out=store, progress=False)  # fmt: skip
     code = main(["sae", "train", str(store), "--k", "4", "--expansion", "2", "--steps", "30", "--batch-size", "64",
+                 "--lr", "0.003", "--dead-after", "128", "--auxk-alpha", "0.5",
                  "--out", str(tmp_path / "sae"), "--quiet"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     assert "running FVU" in capsys.readouterr().out
     sae = rl.dictionary.load(tmp_path / "sae")
     assert (sae.kind, sae.k, sae.m, sae.layer) == ("topk", 4, 64, "model.layers.1")
+    assert (sae.info["lr"], sae.info["dead_after"], sae.info["auxk_alpha"]) == (0.003, 128, 0.5)
     assert (
         main(["sae", "report", str(tmp_path / "sae"), str(store), "--latents", "3", "--out", str(tmp_path / "r.json")])
         == 0

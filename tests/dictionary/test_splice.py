@@ -60,3 +60,51 @@ def test_trained_sae_lies_between_and_bad_width_raises(lm):
     assert 0.0 < res.recovered < 1.0 and res.kl_sae < res.kl_zero
     with pytest.raises(rl.ReprlabError, match=r"input width 16 but 'model\.layers\.1' outputs width 32"):
         rl.dictionary.loss_recovered(SparseAutoencoder(16, 32, "relu"), model, "model.layers.1", TEXTS, preprocess=prep)
+
+
+def _reference_losses(model, prep, layer_module, sae, texts):
+    """CE clean / SAE / zero pooled over every predicted token, one text at a time (no padding), with a
+    plain forward hook replacing the layer's output: dictionary_learning's frac_recovered formula
+    (loss_zero - loss_reconstructed) / (loss_zero - loss_original) with the losses pooled over tokens."""
+    totals = {"clean": 0.0, "sae": 0.0, "zero": 0.0}
+    kl_total, n = 0.0, 0
+    for text in texts:
+        inputs = prep([text])
+        ids = inputs["input_ids"][0]
+        logp = {}
+        for name in totals:
+
+            def hook(mod, args, out, name=name):
+                h = out[0] if isinstance(out, tuple) else out
+                if name == "sae":
+                    new = torch.from_numpy(sae.reconstruct(h[0].detach().numpy()))[None].to(h.dtype)
+                else:
+                    new = torch.zeros_like(h)
+                return (new, *out[1:]) if isinstance(out, tuple) else new
+
+            handle = layer_module.register_forward_hook(hook) if name != "clean" else None
+            with torch.no_grad():
+                logits = model(**inputs).logits[0, :-1].double()
+            if handle is not None:
+                handle.remove()
+            logp[name] = torch.log_softmax(logits, -1)
+            totals[name] += float(torch.nn.functional.nll_loss(logp[name], ids[1:], reduction="sum"))
+        kl_total += float((logp["clean"].exp() * (logp["clean"] - logp["sae"])).sum())
+        n += len(ids) - 1
+    return {k: v / n for k, v in totals.items()}, kl_total / n, n
+
+
+def test_loss_recovered_equals_a_hand_spliced_reference(lm):
+    model, prep = lm
+    acts = rl.extract(model, TEXTS * 20, preprocess=prep, layers="model.layers.1", pool="none", progress=False)
+    sae = rl.dictionary.train(acts, "model.layers.1", kind="topk", k=4, n_latents=64, steps=60, batch_size=64,
+                              progress=False)  # fmt: skip
+    res = rl.dictionary.loss_recovered(sae, model, "model.layers.1", TEXTS, batch_size=3, preprocess=prep)
+    ce, kl, n = _reference_losses(model, prep, model.model.layers[1], sae, TEXTS)
+    assert res.n_tokens == n
+    assert res.ce_clean == pytest.approx(ce["clean"], rel=1e-6)
+    assert res.ce_sae == pytest.approx(ce["sae"], rel=1e-6)
+    assert res.ce_zero == pytest.approx(ce["zero"], rel=1e-6)
+    assert res.kl_sae == pytest.approx(kl, rel=1e-5)
+    want = (ce["zero"] - ce["sae"]) / (ce["zero"] - ce["clean"])
+    assert 0.0 < want < 1.0 and res.recovered == pytest.approx(want, abs=1e-6)

@@ -154,6 +154,9 @@ def test_bad_input_is_reported():
     bad[123] = np.nan
     with pytest.raises(rl.ReprlabError, match=r"NaN or Inf values in 1 row.*rows \[123\]"):
         rl.dictionary.train(bad, k=2, n_latents=16, batch_size=100, steps=3, progress=False)
+    bad_store = rl.Activations({"model.layers.6": bad}, [str(i) for i in range(500)])  # NaN rows in a store
+    with pytest.raises(rl.ReprlabError, match=r"layer 'model\.layers\.6'.*NaN or Inf values in 1 row.*rows \[123\]"):
+        rl.dictionary.train(bad_store, "model.layers.6", k=2, n_latents=16, batch_size=100, steps=3, progress=False)
     with pytest.raises(rl.ReprlabError, match="batch_size"):
         rl.dictionary.train(X, k=2, batch_size=1000, progress=False)
     with pytest.raises(rl.ReprlabTypeError, match="must be an array"):
@@ -175,3 +178,41 @@ def test_codes_are_a_representation_for_compare_and_describe():
     assert rl.describe(za, "anisotropy") > 0
     m = rl.dictionary.match(a, b)
     assert len(m.pairs) == 32 and m.cosine.mean() <= m.mmcs + 1e-12
+
+
+@pytest.mark.parametrize("dead_latents", [[1, 4, 7, 8, 11, 19], [i for i in range(20) if i not in (2, 5)]])
+def test_sparse_topk_loss_has_the_dense_formulas_value_and_gradients(dead_latents):
+    """The TopK training loss (sparse gather gradients, AuxK on dead latents) against autograd on the
+    dense formula: relu(topk(pre)) W_dec + b_dec, and AuxK decoding the k_aux largest dead latents."""
+    from reprlab.dictionary.train import _loss
+
+    g = torch.Generator().manual_seed(0)
+    d, m, k, n = 6, 20, 3, 15
+    sae = rl.dictionary.SparseAutoencoder(d, m, "topk", k).double()
+    with torch.no_grad():
+        for p in (sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec):
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    dead = torch.zeros(m, dtype=torch.bool)
+    dead[dead_latents] = True  # 6 dead: AuxK dense over the dead columns; 18 dead: by gathers
+    loss, fired, active, err = _loss(sae, x, 0, 10, dead, 0.0, 0.0, 0.0, 0.25)
+    loss.backward()
+    got = {name: p.grad.clone() for name, p in sae.named_parameters()}
+
+    ref = rl.dictionary.SparseAutoencoder(d, m, "topk", k).double()
+    ref.load_state_dict(sae.state_dict())
+    pre = (x - ref.b_dec) @ ref.W_enc + ref.b_enc
+    vals, idx = pre.topk(k, dim=-1)
+    z = torch.zeros_like(pre).scatter(-1, idx, vals.clamp_min(0))
+    e = x - (z @ ref.W_dec + ref.b_dec)
+    aux_pre = torch.where(dead, pre, torch.full_like(pre, -torch.inf))
+    av, ai = aux_pre.topk(3, dim=-1)  # k_aux = min(d / 2, number dead) = 3
+    z_aux = torch.zeros_like(pre).scatter(-1, ai, av.clamp_min(0))
+    ed = e.detach()
+    want = e.pow(2).sum(-1).mean() + 0.25 * (z_aux @ ref.W_dec - ed).pow(2).sum() / (ed - ed.mean(0)).pow(2).sum()
+    want.backward()
+    assert float(loss.detach()) == pytest.approx(float(want.detach()), rel=1e-12)
+    for name, p in ref.named_parameters():
+        torch.testing.assert_close(got[name], p.grad, rtol=1e-10, atol=1e-12, msg=name)
+    assert torch.equal(fired, (z > 0).any(0)) and int(active) == int((z > 0).sum())
+    torch.testing.assert_close(err, e.detach(), rtol=1e-12, atol=1e-12)

@@ -8,15 +8,17 @@ Modules: :mod:`.sae` (the model, save/load), :mod:`.train` (the training recipe)
 (streaming rows from arrays and stores), :mod:`.metrics` (evaluate), :mod:`.splice`
 (loss recovered with the SAE spliced in), :mod:`.inspect` (top
 activating examples), :mod:`.match` (atoms across dictionaries), :mod:`.pursuit` (sparse codes
-over a given dictionary). The formulas and their references are in each module and in
+over a given dictionary), :mod:`.itda` (a dictionary of the data's own activations). The
+formulas and their references are in each module and in
 docs/dictionary.md.
 """
 
 from .inspect import top_examples
+from .itda import itda
 from .match import Match, match
 from .metrics import Evaluation, evaluate
 from .pursuit import matching_pursuit, orthogonal_matching_pursuit
-from .sae import SparseAutoencoder, load
+from .sae import PursuitDictionary, SparseAutoencoder, load
 from .splice import LossRecovered, loss_recovered
 from .train import train
 
@@ -24,8 +26,10 @@ __all__ = [
     "Evaluation",
     "LossRecovered",
     "Match",
+    "PursuitDictionary",
     "SparseAutoencoder",
     "evaluate",
+    "itda",
     "load",
     "loss_recovered",
     "match",

@@ -66,7 +66,7 @@ def top_examples(
         ``context`` (the window, the example token between ``[[`` and ``]]``).
     """
     from ..store.activations import Activations
-    from .train import _check_int
+    from ._checks import _check_int
 
     sae = as_sae(sae, "sae")
     is_store = isinstance(acts, Activations)
@@ -85,7 +85,7 @@ def top_examples(
     best_v = torch.full((0, len(lat)), -torch.inf, device=dev)
     best_i = torch.zeros((0, len(lat)), dtype=torch.long, device=dev)
     for start, block in rows.blocks(batch_size):
-        z = sae.activate(sae.pre_activations(block.to(dev, dtype) * s))[:, lat_t]
+        z = sae.codes_scaled(block.to(dev, dtype) * s)[:, lat_t]
         idx = torch.arange(start, start + block.shape[0], device=dev)[:, None].expand_as(z)
         v, i = torch.cat([best_v, z]), torch.cat([best_i, idx])
         top = v.topk(min(k, v.shape[0]), dim=0)

@@ -96,7 +96,7 @@ def evaluate(sae: Any, X: Any, layer: str | None = None, batch_size: int = 8192)
     fired = torch.zeros(sae.m, dtype=torch.float64)
     for _, block in rows.blocks(batch_size):
         x = block.to(dev, dtype)
-        z = sae.activate(sae.pre_activations(x * s))
+        z = sae.codes_scaled(x * s)
         x_hat = sae.decode_scaled(z) / s
         x64, xh64 = x.double().cpu(), x_hat.double().cpu()
         b = x64.shape[0]

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ..errors import ReprlabError
-from .train import _check_int
+from ._checks import _check_int
 
 _BLOCK = 4096  # rows per block (bounds the (rows, m) correlation matrix)
 
@@ -53,10 +53,8 @@ def _out(z: torch.Tensor, norms: torch.Tensor, is_torch: bool) -> Any:
     return z if is_torch else z.cpu().numpy()
 
 
-def matching_pursuit(X: Any, D: Any, k: int = 8) -> Any:
-    """Codes (n, m) of the rows of ``X`` (n, d) over the atoms ``D`` (m, d) by ``k`` steps of matching
-    pursuit (module docstring). ``D`` may also be a trained SAE (its decoder rows)."""
-    x, U, norms, is_torch, k = _inputs(X, D, k)
+def mp_codes(x: torch.Tensor, U: torch.Tensor, k: int) -> torch.Tensor:
+    """Matching-pursuit codes (n, m) of the rows of ``x`` over unit atoms ``U`` (m, d); no checks."""
     parts = []
     for r in x.split(_BLOCK):
         r = r.clone()
@@ -69,14 +67,13 @@ def matching_pursuit(X: Any, D: Any, k: int = 8) -> Any:
             z[rows, j] += cj
             r -= cj[:, None] * U[j]
         parts.append(z)
-    return _out(torch.cat(parts), norms, is_torch)
+    return torch.cat(parts) if parts else torch.zeros(0, U.shape[0], dtype=x.dtype, device=x.device)
 
 
-def orthogonal_matching_pursuit(X: Any, D: Any, k: int = 8) -> Any:
-    """Codes (n, m) of the rows of ``X`` over the atoms ``D`` by ``k`` steps of orthogonal matching
-    pursuit (module docstring): at most ``min(k, d)`` atoms per row, least-squares coefficients."""
-    x, U, norms, is_torch, k = _inputs(X, D, k)
-    k = min(k, x.shape[1])
+def omp_codes(x: torch.Tensor, U: torch.Tensor, k: int) -> torch.Tensor:
+    """Orthogonal-matching-pursuit codes (n, m) of the rows of ``x`` over unit atoms ``U`` (m, d), at
+    most ``min(k, d, m)`` atoms per row; no checks."""
+    k = min(k, x.shape[1], U.shape[0])
     parts = []
     for xb in x.split(_BLOCK):
         n = xb.shape[0]
@@ -96,4 +93,18 @@ def orthogonal_matching_pursuit(X: Any, D: Any, k: int = 8) -> Any:
         z = torch.zeros(n, U.shape[0], dtype=xb.dtype, device=xb.device)
         z.scatter_add_(1, chosen, coef)
         parts.append(z)
-    return _out(torch.cat(parts), norms, is_torch)
+    return torch.cat(parts) if parts else torch.zeros(0, U.shape[0], dtype=x.dtype, device=x.device)
+
+
+def matching_pursuit(X: Any, D: Any, k: int = 8) -> Any:
+    """Codes (n, m) of the rows of ``X`` (n, d) over the atoms ``D`` (m, d) by ``k`` steps of matching
+    pursuit (module docstring). ``D`` may also be a trained SAE or an ITDA dictionary (its decoder rows)."""
+    x, U, norms, is_torch, k = _inputs(X, D, k)
+    return _out(mp_codes(x, U, k), norms, is_torch)
+
+
+def orthogonal_matching_pursuit(X: Any, D: Any, k: int = 8) -> Any:
+    """Codes (n, m) of the rows of ``X`` over the atoms ``D`` by ``k`` steps of orthogonal matching
+    pursuit (module docstring): at most ``min(k, d)`` atoms per row, least-squares coefficients."""
+    x, U, norms, is_torch, k = _inputs(X, D, k)
+    return _out(omp_codes(x, U, k), norms, is_torch)

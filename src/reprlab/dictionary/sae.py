@@ -102,6 +102,10 @@ class SparseAutoencoder(torch.nn.Module):
             return torch.relu(pre)
         return torch.where(pre > self.theta, pre, torch.zeros_like(pre))
 
+    def codes_scaled(self, xs: torch.Tensor) -> torch.Tensor:
+        """The codes of scaled rows: ``activate(pre_activations(xs))`` (a pursuit dictionary overrides it)."""
+        return self.activate(self.pre_activations(xs))
+
     def decode_scaled(self, z: torch.Tensor) -> torch.Tensor:
         return z @ self.W_dec + self.b_dec
 
@@ -125,7 +129,7 @@ class SparseAutoencoder(torch.nn.Module):
         out (on the SAE's device); anything else gives a NumPy array."""
         t, is_torch = self._input(X, "X", self.d)
         s = self.scale_.to(t.dtype)
-        out = torch.cat([self.activate(self.pre_activations(b * s)) for b in t.split(_ENCODE_ROWS)])
+        out = torch.cat([self.codes_scaled(b * s) for b in t.split(_ENCODE_ROWS)])
         return out if is_torch else out.cpu().numpy()
 
     @torch.no_grad()
@@ -140,9 +144,7 @@ class SparseAutoencoder(torch.nn.Module):
         """``decode(encode(X))`` in one pass."""
         t, is_torch = self._input(X, "X", self.d)
         s = self.scale_.to(t.dtype)
-        out = torch.cat(
-            [self.decode_scaled(self.activate(self.pre_activations(b * s))) / s for b in t.split(_ENCODE_ROWS)]
-        )
+        out = torch.cat([self.decode_scaled(self.codes_scaled(b * s)) / s for b in t.split(_ENCODE_ROWS)])
         return out if is_torch else out.cpu().numpy()
 
     # --- persistence ------------------------------------------------------------------------------
@@ -159,6 +161,55 @@ class SparseAutoencoder(torch.nn.Module):
         torch.save(state, p / "sae.pt")
         (p / "sae.json").write_text(json.dumps({**self.config(), "info": _jsonable(self.info)}, indent=1))
         return p
+
+
+class PursuitDictionary(SparseAutoencoder):
+    """A dictionary without an encoder: the codes of a row are its (orthogonal) matching-pursuit
+    decomposition over the atoms, ``k`` of them at most (as :func:`reprlab.dictionary.matching_pursuit`).
+
+    Built by :func:`reprlab.dictionary.itda`. It has the interface of an SAE (``encode``, ``decode``,
+    ``reconstruct``, ``atoms``, ``save``), so :func:`~reprlab.dictionary.evaluate`,
+    :func:`~reprlab.dictionary.top_examples`, :func:`~reprlab.dictionary.loss_recovered`,
+    :func:`~reprlab.dictionary.match` and the pursuits take it like a trained SAE. Its atoms are unit
+    rows of ``W_dec``; there is no input scale (``scale = 1``) and no decoder bias (``b_dec = 0``), and
+    the codes are homogeneous: ``encode(c x) = c encode(x)``.
+
+    Attributes
+    ----------
+    pursuit : "omp" or "mp"
+    rows : ndarray of int
+        For an ITDA dictionary, the row of the training data each atom was taken from.
+    """
+
+    def __init__(self, atoms: torch.Tensor, k: int, pursuit: str = "omp", layer: str | None = None) -> None:
+        torch.nn.Module.__init__(self)
+        m, d = atoms.shape
+        self.kind, self.k, self.d, self.m, self.layer, self.pursuit = "itda", int(k), int(d), int(m), layer, pursuit
+        self.W_dec = torch.nn.Parameter(atoms.detach().clone(), requires_grad=False)
+        self.b_dec = torch.nn.Parameter(torch.zeros(d, dtype=atoms.dtype), requires_grad=False)
+        self.theta = None
+        self.register_buffer("threshold", torch.zeros(()))
+        self.register_buffer("scale_", torch.ones((), dtype=torch.float64))
+        self.info = {}
+
+    @property
+    def rows(self) -> np.ndarray:
+        return np.asarray(self.info.get("rows", []), dtype=np.int64)
+
+    def __repr__(self) -> str:
+        at = f", layer={self.layer!r}" if self.layer else ""
+        return f"PursuitDictionary({self.pursuit}, d={self.d}, m={self.m}, k={self.k}{at})"
+
+    def pre_activations(self, xs: torch.Tensor) -> torch.Tensor:
+        raise ReprlabError("A pursuit dictionary has no encoder: use encode() or codes_scaled().")
+
+    def codes_scaled(self, xs: torch.Tensor) -> torch.Tensor:
+        from .pursuit import mp_codes, omp_codes
+
+        return (omp_codes if self.pursuit == "omp" else mp_codes)(xs - self.b_dec, self.W_dec.detach(), self.k)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "pursuit": self.pursuit}
 
 
 def topk_rows(pre: torch.Tensor, k: int) -> torch.Tensor:
@@ -190,9 +241,13 @@ def load(path: str | Path, device: Any = None) -> SparseAutoencoder:
             "Write one with sae.save(path) or `reprlab sae train ... --out DIR`."
         )
     cfg = json.loads((p / "sae.json").read_text())
-    if cfg.get("format") != _FORMAT or cfg.get("kind") not in KINDS:
+    if cfg.get("format") != _FORMAT or cfg.get("kind") not in (*KINDS, "itda"):
         raise ReprlabError(f"`path`: {str(p / 'sae.json')!r} is not a reprlab SAE of a known format.")
-    sae = SparseAutoencoder(cfg["d"], cfg["m"], cfg["kind"], cfg["k"], cfg["layer"])
+    if cfg["kind"] == "itda":
+        atoms = torch.zeros(cfg["m"], cfg["d"])
+        sae: SparseAutoencoder = PursuitDictionary(atoms, cfg["k"], cfg["pursuit"], cfg["layer"])
+    else:
+        sae = SparseAutoencoder(cfg["d"], cfg["m"], cfg["kind"], cfg["k"], cfg["layer"])
     sae.load_state_dict(torch.load(p / "sae.pt", map_location="cpu", weights_only=True))
     sae.info = cfg.get("info", {})
     return sae.to(resolve_device(device)).eval()

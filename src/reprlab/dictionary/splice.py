@@ -96,7 +96,7 @@ def loss_recovered(
                 f"another layer{f' ({sae.layer!r})' if sae.layer else ''}. Splice it where it was trained."
             )
         x = h.reshape(-1, sae.d).to(sae.W_dec.device, sae.W_dec.dtype)
-        x_hat = sae.decode_scaled(sae.activate(sae.pre_activations(x * s))) / s
+        x_hat = sae.decode_scaled(sae.codes_scaled(x * s)) / s
         return x_hat.reshape(h.shape).to(h.device, h.dtype)
 
     totals = {"clean": [0.0, 0.0], "sae": [0.0, 0.0], "zero": [0.0, 0.0]}

@@ -38,12 +38,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..errors import ReprlabError
+from ._checks import _check_int, _check_pos
 from .data import Rows
-from .sae import KINDS, SparseAutoencoder, topk_rows
+from .sae import KINDS, SparseAutoencoder
 
 _CKPT_FORMAT = 1
 
@@ -84,23 +84,6 @@ class _Step(torch.autograd.Function):
         return None, (-(1.0 / eps) * kernel * grad).sum(0), None
 
 
-def _check_int(value: Any, name: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ReprlabError(f"`{name}` must be an integer >= {low}; got {value!r}.")
-    return int(value)
-
-
-def _check_pos(value: Any, name: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.number))
-        or not (value > 0)
-        or not math.isfinite(value)
-    ):
-        raise ReprlabError(f"`{name}` must be a positive number; got {value!r}.")
-    return float(value)
-
-
 class _Progress:
     """tqdm with the running FVU and L0 when installed, else a line on stderr every 5 %."""
 
@@ -130,6 +113,15 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _adam(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """Adam (betas 0.9, 0.999), the fused kernel where this torch has it for the device (one pass over
+    each tensor instead of several; the same update up to rounding)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), fused=True)
+    except (RuntimeError, TypeError):  # torch < 2.4 on the CPU, or a device without the fused kernel
+        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
 
 
 def _save_atomic(obj: dict[str, Any], path: Path) -> None:
@@ -190,7 +182,11 @@ def train(
         Seeds the initialisation and the order of the batches: the same seed, data and settings
         give the same weights (on the CPU, bit for bit).
     lr, l1_coeff, sparsity_coeff, bandwidth, theta_init, auxk_alpha, dead_after
-        The recipe's constants (module docstring).
+        The recipe's constants (module docstring). ``l1_coeff`` (default 5, the value of Anthropic's
+        April 2024 update for LLM activations) acts on the scaled inputs, where a row made of ``L0``
+        features has coefficients of about ``c = sqrt(d / L0)``: a latent pays ``l1_coeff * c`` to save
+        about ``c^2`` of squared error and its code shrinks by about ``l1_coeff / 2``, so tune it well
+        below ``c`` (docs/dictionary.md, "Known limits", has a sweep on a planted dictionary).
     buffer_rows, scale_rows : int
         Rows per shuffle buffer; rows used to estimate the input scale and mean.
     checkpoint : path, optional
@@ -256,7 +252,7 @@ def train(
         if sae.theta is not None:
             sae.theta.fill_(theta_init)
     sae.to(dev).train()
-    opt = torch.optim.Adam(list(sae.parameters()), lr=lr, betas=(0.9, 0.999))
+    opt = _adam(list(sae.parameters()), lr)
     since_fired = torch.zeros(m, dtype=torch.long, device=dev)
     stats = {"fvu": float("nan"), "l0": float("nan"), "resumed_from": 0}
     start = 0
@@ -293,7 +289,7 @@ def train(
             x = next(batches).to(dev) * scale
             for group in opt.param_groups:
                 group["lr"] = lr * min(1.0, (steps - step) / max(1.0, 0.2 * steps))
-            loss, z, err = _loss(
+            loss, fired, active, err = _loss(
                 sae, x, step, steps, since_fired >= dead_after, l1_coeff, sparsity_coeff, bandwidth, auxk_alpha
             )
             opt.zero_grad(set_to_none=True)
@@ -306,11 +302,10 @@ def train(
                 sae.W_dec /= sae.W_dec.norm(dim=1, keepdim=True)
                 if sae.theta is not None:
                     sae.theta.clamp_(min=0.0)
-                fired = (z > 0).any(0)
                 since_fired += x.shape[0]
                 since_fired[fired] = 0
                 fvu = float(err.pow(2).sum() / (x - x.mean(0)).pow(2).sum())
-                l0 = float((z > 0).sum() / x.shape[0])
+                l0 = float(active) / x.shape[0]
                 first = math.isnan(stats["fvu"])
                 stats["fvu"] = fvu if first else 0.95 * stats["fvu"] + 0.05 * fvu
                 stats["l0"] = l0 if first else 0.95 * stats["l0"] + 0.05 * l0
@@ -339,6 +334,49 @@ def train(
     return sae
 
 
+class _Gathered(torch.autograd.Function):
+    """``pre[r, idx[r, j]]`` with ``pre = (x - b_dec) W_enc + b_enc``, differentiated sparsely.
+
+    ``pre`` is computed once without a graph; only the ``k`` selected entries per row carry a
+    gradient, so the backward pass costs ``O(n k d)`` instead of the dense ``O(n m d)``:
+    ``dL/dW_enc[:, i] = sum_{(r, j): idx[r, j] = i} g[r, j] (x_r - b_dec)``,
+    ``dL/db_enc[i] = sum_{(r, j): idx[r, j] = i} g[r, j]`` and ``dL/db_dec = -W_enc dL/db_enc``.
+    It equals the gradient of the dense formula (tested against autograd on it).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, pre: torch.Tensor, idx: torch.Tensor, xc: torch.Tensor, b_dec: torch.Tensor,
+        W_enc: torch.Tensor, b_enc: torch.Tensor,
+    ) -> torch.Tensor:  # fmt: skip
+        ctx.save_for_backward(idx, xc, W_enc)
+        return pre.gather(1, idx)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[Any, ...]:
+        idx, xc, W_enc = ctx.saved_tensors
+        n, k = idx.shape
+        m = W_enc.shape[1]
+        flat, gflat = idx.reshape(-1), g.reshape(-1)
+        g_benc = torch.zeros(m, dtype=g.dtype, device=g.device).index_add_(0, flat, gflat)
+        g_W = None
+        if ctx.needs_input_grad[4]:
+            rows = torch.arange(n, device=g.device).repeat_interleave(k)
+            G = torch.sparse_coo_tensor(torch.stack([flat, rows]), gflat, (m, n), check_invariants=False)
+            g_W = torch.sparse.mm(G, xc).t()
+        g_bdec = -(W_enc @ g_benc) if ctx.needs_input_grad[3] else None
+        return None, None, None, g_bdec, g_W, g_benc
+
+
+def _topk_sparse(
+    sae: SparseAutoencoder, pre: torch.Tensor, idx: torch.Tensor, xc: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(values, decoded) of the codes kept at ``idx``: ``relu(pre[idx])`` and ``sum_j z_j W_dec[idx_j]``
+    (a gather of ``k`` decoder rows per row, not the dense ``z W_dec``)."""
+    vals = _Gathered.apply(pre, idx, xc, sae.b_dec, sae.W_enc, sae.b_enc).clamp_min(0)
+    return vals, torch.nn.functional.embedding_bag(idx, sae.W_dec, per_sample_weights=vals, mode="sum")
+
+
 def _loss(
     sae: SparseAutoencoder,
     x: torch.Tensor,
@@ -350,11 +388,12 @@ def _loss(
     bandwidth: float,
     auxk_alpha: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss, codes, residual) of one batch of scaled rows under the SAE's kind."""
-    pre = sae.pre_activations(x)
+    """(loss, latents that fired (m,) bool, number of non-zero codes, residual) of one batch of scaled
+    rows under the SAE's kind."""
     if sae.kind == "topk":
-        z = topk_rows(pre, int(sae.k))
-    elif sae.kind == "batchtopk":
+        return _loss_topk(sae, x, dead, auxk_alpha)
+    pre = sae.pre_activations(x)
+    if sae.kind == "batchtopk":
         flat = torch.relu(pre).flatten()
         vals, idx = flat.topk(min(int(sae.k) * x.shape[0], flat.numel()))
         z = torch.zeros_like(flat).scatter(0, idx, vals).view_as(pre)
@@ -370,7 +409,7 @@ def _loss(
     x_hat = sae.decode_scaled(z)
     err = x - x_hat
     loss = err.pow(2).sum(-1).mean()
-    if sae.kind in ("topk", "batchtopk") and auxk_alpha > 0 and bool(dead.any()):
+    if sae.kind == "batchtopk" and auxk_alpha > 0 and bool(dead.any()):
         k_aux = min(sae.d // 2, int(dead.sum()))
         aux_pre = torch.where(dead, pre, torch.full_like(pre, -torch.inf))
         vals, idx = aux_pre.topk(k_aux, dim=-1)
@@ -385,4 +424,40 @@ def _loss(
     elif sae.kind == "jumprelu":
         l0 = _Step.apply(pre, sae.theta, bandwidth).sum(-1).mean()
         loss = loss + sparsity_coeff * (l0 / sae.k - 1).pow(2)
-    return loss, z, err
+    with torch.no_grad():
+        nz = z > 0
+        return loss, nz.any(0), nz.sum(), err
+
+
+def _loss_topk(
+    sae: SparseAutoencoder, x: torch.Tensor, dead: torch.Tensor, auxk_alpha: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The TopK loss with sparse gradients (:class:`_Gathered`, a decoder gather): the same values and
+    gradients as the dense formula, at ``O(n k d)`` besides the one dense encoder product."""
+    xc = x - sae.b_dec.detach()
+    with torch.no_grad():
+        pre = torch.addmm(sae.b_enc, xc, sae.W_enc)
+        idx = pre.topk(int(sae.k), dim=-1).indices
+    vals, dec = _topk_sparse(sae, pre, idx, xc)
+    err = x - (dec + sae.b_dec)
+    loss = err.pow(2).sum(-1).mean()
+    if auxk_alpha > 0 and bool(dead.any()):
+        dead_idx = dead.nonzero().flatten()
+        k_aux = min(sae.d // 2, len(dead_idx))
+        if len(dead_idx) <= 4 * k_aux:  # dense over the dead latents: (n, n_dead) codes, one product each way
+            pre_dead = torch.addmm(sae.b_enc[dead_idx], x - sae.b_dec, sae.W_enc[:, dead_idx])
+            aux_vals, aux_pos = pre_dead.topk(k_aux, dim=-1)
+            z_aux = torch.zeros_like(pre_dead).scatter(-1, aux_pos, aux_vals.clamp_min(0))
+            e_hat = z_aux @ sae.W_dec[dead_idx]
+        else:  # many dead latents: gathers of the k_aux kept ones per row
+            with torch.no_grad():
+                aux_idx = dead_idx[pre[:, dead_idx].topk(k_aux, dim=-1).indices]
+            _, e_hat = _topk_sparse(sae, pre, aux_idx, xc)
+        e = err.detach()
+        aux = (e_hat - e).pow(2).sum() / (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
+        loss = loss + auxk_alpha * aux
+    with torch.no_grad():
+        nz = vals > 0
+        fired = torch.zeros(sae.m, dtype=torch.bool, device=x.device)
+        fired[idx[nz]] = True
+        return loss, fired, nz.sum(), err
