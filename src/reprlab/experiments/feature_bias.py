@@ -120,12 +120,13 @@ def run_feature_bias(seeds: tuple[int, ...] = (0, 1, 2), n_bits: int = 12, n_tra
         reps[f"hard{s}"] = penultimate(train_mlp(Xtr, htr[:, None], seed=100 + s, steps=steps), Xte)
     reps["easy"] = penultimate(train_mlp(Xtr, etr[:, None], seed=200, steps=steps), Xte)
     sub = slice(0, 300)  # RSA on 300 held-out inputs
-    rsa = {
-        "hard-only vs hard-only": rl.compare(reps[f"hard{seeds[0]}"][sub], reps[f"hard{seeds[1]}"][sub], "rsa"),
-        "hard-only vs easy-only": rl.compare(reps[f"hard{seeds[0]}"][sub], reps["easy"][sub], "rsa"),
-        "both vs easy-only": rl.compare(reps[f"both{seeds[0]}"][sub], reps["easy"][sub], "rsa"),
-        "both vs hard-only": rl.compare(reps[f"both{seeds[0]}"][sub], reps[f"hard{seeds[0]}"][sub], "rsa"),
-    }
+    pairs = {"hard-only vs hard-only": (f"hard{seeds[0]}", f"hard{seeds[1]}")} if len(seeds) > 1 else {}
+    pairs.update({
+        "hard-only vs easy-only": (f"hard{seeds[0]}", "easy"),
+        "both vs easy-only": (f"both{seeds[0]}", "easy"),
+        "both vs hard-only": (f"both{seeds[0]}", f"hard{seeds[0]}"),
+    })
+    rsa = {k: rl.compare(reps[a][sub], reps[b][sub], "rsa") for k, (a, b) in pairs.items()}
     return FeatureBiasResult(table, {k: float(v) for k, v in rsa.items()})
 
 
