@@ -89,7 +89,11 @@ def standardisation(X: torch.Tensor, masks: torch.Tensor, scale: bool = True) ->
     """Mean and SD of ``X``'s rows weighted by each row of ``masks`` (P, n).
 
     ``X`` is (n, d), or (L, n, d) for L layers with ``P = L * Q`` problems, problem ``p`` on layer
-    ``p // Q`` (every layer's problems share that layer's matrix).
+    ``p // Q`` (every layer's problems share that layer's matrix). The variance is accumulated about
+    the first problem's mean of each layer, ``var = mean_w (x - s)^2 - (mu - s)^2`` (exact for any
+    shift ``s``; a shift near the means keeps the digits that ``E x^2 - mu^2`` would cancel when a
+    unit's mean is large against its spread), over blocks of rows so that no squared copy of ``X``
+    is made.
     """
     X3 = _as_layers(X)
     L, n, d = X3.shape
@@ -100,7 +104,15 @@ def standardisation(X: torch.Tensor, masks: torch.Tensor, scale: bool = True) ->
     if not scale:
         mu = mu.reshape(P, d)
         return Standardisation(mu, torch.ones_like(mu))
-    var = (torch.bmm(w, X3 * X3) - mu * mu).clamp_min(0.0).reshape(P, d)
+    shift = mu[:, :1]  # (L, 1, d)
+    var = torch.zeros_like(mu)
+    block = max(1, (1 << 19) // max(d, 1))
+    for layer in range(L):
+        for a in range(0, n, block):
+            Xc = X3[layer, a : a + block] - shift[layer]
+            var[layer] += w[layer, :, a : a + block] @ (Xc * Xc)
+    dm = mu - shift
+    var = (var - dm * dm).clamp_min(0.0).reshape(P, d)
     mu = mu.reshape(P, d)
     sd = var.sqrt()
     sd = torch.where(sd < _EPS_SD * (1.0 + mu.abs()), torch.ones_like(sd), sd)
@@ -155,7 +167,8 @@ def _logistic_objective(
     binary: bool,
     penalise_intercept: bool,
 ):
-    """Returns f(theta) -> (values (P,), grads (P, D)) for theta = [W.flatten(), b] per problem.
+    """Returns f(theta) -> (values (P,), grads (P, D), largest |gradient entry| (P,)) for theta = [W.flatten(),
+    b] per problem.
 
     ``X`` is (L, n, d); the row-level work is laid out (L, n, Q, k) so that a layer's Q problems are
     one product with the layer's matrix and no (P, n, k) tensor is ever transposed.
@@ -170,14 +183,14 @@ def _logistic_objective(
         Y = lab.to(X.dtype).unsqueeze(-1)
         kp = 1
     else:
-        Y = torch.nn.functional.one_hot(lab, k).to(X.dtype)  # (L, n, Q, k)
+        Y = lab.unsqueeze(-1)  # class codes, (L, n, Q, 1)
         B = sum_zero_basis(k, X.dtype, X.device)
         kp = k - 1
     Xt = X.transpose(1, 2)
 
     def f(
         theta: torch.Tensor, layers: torch.Tensor | None = None, qidx: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # ``layers`` (L') and ``qidx`` (L', Q'): evaluate only problems ``layers[i] * Q + qidx[i, j]``
         # (theta holds their rows in that order)
         if layers is None:
@@ -200,14 +213,19 @@ def _logistic_objective(
             loss = torch.nn.functional.softplus(Z) - Y_s * Z
             G = torch.sigmoid(Z) - Y_s
         else:
-            Z = Z @ B.T  # (L', n, Q', k) class logits
-            lse = torch.logsumexp(Z, dim=-1, keepdim=True)
-            loss = lse - (Z * Y_s).sum(-1, keepdim=True)
-            G = torch.exp(Z - lse) - Y_s
+            # class logits, then a stable log-sum-exp and softmax written out (torch's kernels are slow on a
+            # last axis of a few classes); the label's logit is gathered instead of a one-hot product
+            Z = (Z.reshape(-1, kp) @ B.T).reshape(Ls, n, Qs, k)
+            m = Z.amax(-1, keepdim=True)
+            G = (Z - m).exp_()
+            ssum = G.sum(-1, keepdim=True)
+            loss = ssum.log().add_(m).sub_(Z.gather(-1, Y_s))
+            G.div_(ssum)
+            G.scatter_add_(-1, Y_s, torch.full_like(loss, -1.0))
         value = (loss * w_s).sum(1).reshape(Ps) + 0.5 * lm * (W * W).sum((1, 2))
-        G = G * w_s  # (L', n, Q', k)
+        G = G.mul_(w_s)  # (L', n, Q', k)
         if not binary:
-            G = G @ B
+            G = (G.reshape(-1, k) @ B).reshape(Ls, n, Qs, kp)
         grad_c = G.sum(1).reshape(Ps, kp)
         grad_V = _matmul(Xts, G.reshape(Ls, n, Qs * kp))
         grad_V = grad_V.reshape(Ls, d, Qs, kp).permute(0, 2, 1, 3).reshape(Ps, d, kp)
@@ -216,14 +234,15 @@ def _logistic_objective(
         if penalise_intercept:
             value = value + 0.5 * lm * (b * b).sum(1)
             grad_b = grad_b + lm.view(-1, 1) * b
-        return value, torch.cat([grad_W.reshape(Ps, d * kp), grad_b], dim=1)
+        grad = torch.cat([grad_W.reshape(Ps, d * kp), grad_b], dim=1)
+        return value, grad, grad.abs().amax(1)
 
     f.layout = (L, Q)  # problem p is problem p % Q of layer p // Q
     return f
 
 
-def _evaluate(f, theta: torch.Tensor, need: torch.Tensor, value: torch.Tensor, grad: torch.Tensor):
-    """``f`` at ``theta`` for the problems in ``need``; the other rows keep ``value`` and ``grad``.
+def _evaluate(f, theta: torch.Tensor, need: torch.Tensor, value: torch.Tensor, grad: torch.Tensor, gmax: torch.Tensor):
+    """``f`` at ``theta`` for the problems in ``need``; the other rows keep ``value``, ``grad``, ``gmax``.
 
     When ``f`` evaluates a subset of its (layers, problems) layout (``f.layout``), only the layers
     holding a needed problem are multiplied, with only their needed problems' columns (padded to the
@@ -241,18 +260,20 @@ def _evaluate(f, theta: torch.Tensor, need: torch.Tensor, value: torch.Tensor, g
     order = torch.argsort((~sub).to(torch.int8), dim=1, stable=True)[:, :width]  # needed problems first
     qidx = torch.where(sub.gather(1, order), order, order[:, :1])
     rows = (layers.unsqueeze(1) * Q + qidx).reshape(-1)
-    v, g = f(theta[rows], layers, qidx)
-    value, grad = value.clone(), grad.clone()
+    v, g, m = f(theta[rows], layers, qidx)
+    value, grad, gmax = value.clone(), grad.clone(), gmax.clone()
     value[rows] = v
     grad[rows] = g
-    return value, grad
+    gmax[rows] = m
+    return value, grad, gmax
 
 
 def lbfgs(
     f, theta: torch.Tensor, tol: float | torch.Tensor, max_iter: int, memory: int = 10
 ) -> tuple[torch.Tensor, int]:
-    """Minimise P independent smooth convex functions at once (``f`` returns values (P,) and gradients);
-    problem ``p`` stops when its largest gradient entry is below ``tol`` (a number or one per problem).
+    """Minimise P independent smooth convex functions at once (``f`` returns values (P,), gradients
+    (P, D) and the size of each gradient for the stopping test (P,), e.g. its largest entry); problem
+    ``p`` stops when that size is below ``tol`` (a number or one per problem).
 
     Problems that have converged are dropped from the working set once a quarter of it has, so the
     two-loop recursion and the evaluations cost only what is still searching."""
@@ -264,22 +285,23 @@ def lbfgs(
     rho = torch.zeros(memory, P, dtype=theta.dtype, device=theta.device)
     stored = torch.zeros(memory, P, dtype=torch.bool, device=theta.device)
 
-    def evaluate(cand, need, value, grad):
+    def evaluate(cand, need, value, grad, gmax):
         if ids.numel() == P:
-            return _evaluate(f, cand, need, value, grad)
+            return _evaluate(f, cand, need, value, grad, gmax)
         full = out.clone()
         full[ids] = cand
         need_full = torch.zeros(P, dtype=torch.bool, device=need.device)
         need_full[ids] = need
         vf = torch.zeros(P, dtype=value.dtype, device=value.device)
         gf = torch.zeros(P, D, dtype=grad.dtype, device=grad.device)
-        vf[ids], gf[ids] = value, grad
-        v, g = _evaluate(f, full, need_full, vf, gf)
-        return v[ids], g[ids]
+        mf = torch.zeros(P, dtype=gmax.dtype, device=gmax.device)
+        vf[ids], gf[ids], mf[ids] = value, grad, gmax
+        v, g, m = _evaluate(f, full, need_full, vf, gf, mf)
+        return v[ids], g[ids], m[ids]
 
     tol = torch.as_tensor(tol, dtype=theta.dtype, device=theta.device).expand(P).clone()
-    value, grad = f(theta)
-    active = grad.abs().amax(1) > tol
+    value, grad, gmax = f(theta)
+    active = gmax > tol
     it = 0
     slot = 0
     while bool(active.any()) and it < max_iter:
@@ -309,18 +331,19 @@ def lbfgs(
         step = torch.where(active, step, torch.zeros_like(step))
         # backtracking Armijo line search, per problem
         done = ~active
-        new_theta, new_value, new_grad = theta, value, grad
+        new_theta, new_value, new_grad, new_gmax = theta, value, grad, gmax
         for _ in range(40):
             cand = theta + step.unsqueeze(1) * direction
-            cv, cg = evaluate(cand, ~done, value, grad)
+            cv, cg, cm = evaluate(cand, ~done, value, grad, gmax)
             armijo = cv <= value + 1e-4 * step * slope
             # At the rounding floor of f (|f - f*| below eps |f|) Armijo cannot see progress; accept a step
-            # that leaves f unchanged to rounding and lowers the largest gradient entry.
-            flat = (cv <= value + 8 * torch.finfo(cv.dtype).eps * value.abs()) & (cg.abs().amax(1) < grad.abs().amax(1))
+            # that leaves f unchanged to rounding and lowers the gradient's size.
+            flat = (cv <= value + 8 * torch.finfo(cv.dtype).eps * value.abs()) & (cm < gmax)
             ok = (armijo | flat) & ~done
             new_theta = torch.where(ok.unsqueeze(1), cand, new_theta)
             new_value = torch.where(ok, cv, new_value)
             new_grad = torch.where(ok.unsqueeze(1), cg, new_grad)
+            new_gmax = torch.where(ok, cm, new_gmax)
             done = done | ok
             if bool(done.all()):
                 break
@@ -335,14 +358,14 @@ def lbfgs(
         rho[slot] = torch.where(keep, 1.0 / sy.clamp_min(1e-300), rho[slot])
         stored[slot] = stored[slot] | keep
         slot = (slot + 1) % memory
-        theta, value, grad = new_theta, new_value, new_grad
-        active = active & ~stalled & (grad.abs().amax(1) > tol)
+        theta, value, grad, gmax = new_theta, new_value, new_grad, new_gmax
+        active = active & ~stalled & (gmax > tol)
         n_active = int(active.sum())
         if 0 < n_active <= 0.75 * ids.numel():  # drop the converged problems from the working set
             out[ids] = theta
             keep = active.nonzero().squeeze(1)
-            ids, theta, value, grad, active = ids[keep], theta[keep], value[keep], grad[keep], active[keep]
-            tol = tol[keep]
+            ids, theta, value, grad, gmax = ids[keep], theta[keep], value[keep], grad[keep], gmax[keep]
+            active, tol = active[keep], tol[keep]
             S, Yh, rho, stored = S[:, keep], Yh[:, keep], rho[:, keep], stored[:, keep]
     out[ids] = theta
     return out, it
