@@ -275,98 +275,114 @@ def lbfgs(
     (P, D) and the size of each gradient for the stopping test (P,), e.g. its largest entry); problem
     ``p`` stops when that size is below ``tol`` (a number or one per problem).
 
-    Problems that have converged are dropped from the working set once a quarter of it has, so the
-    two-loop recursion and the evaluations cost only what is still searching."""
+    Every pass evaluates each problem still searching once, at its trial point: a problem whose
+    trial step fails the Armijo test shrinks it (safeguarded quadratic interpolation, to between a
+    tenth and a half) and tries again in the next pass, together with the other problems' new steps,
+    instead of in an extra pass of its own. Each pass is then one read of the layers for all problems
+    (the products are bound by that read). Problems that have converged are dropped from the working
+    set once a quarter of it has, so the two-loop recursion and the evaluations cost only what is
+    still searching. Returns the solutions and the number of passes."""
     P, D = theta.shape
+    dt, dev = theta.dtype, theta.device
     out = theta.clone()
-    ids = torch.arange(P, device=theta.device)
-    S = torch.zeros(memory, P, D, dtype=theta.dtype, device=theta.device)
+    ids = torch.arange(P, device=dev)
+    S = torch.zeros(memory, P, D, dtype=dt, device=dev)
     Yh = torch.zeros_like(S)
-    rho = torch.zeros(memory, P, dtype=theta.dtype, device=theta.device)
-    stored = torch.zeros(memory, P, dtype=torch.bool, device=theta.device)
+    rho = torch.zeros(memory, P, dtype=dt, device=dev)
+    stored = torch.zeros(memory, P, dtype=torch.bool, device=dev)
 
     def evaluate(cand, need, value, grad, gmax):
         if ids.numel() == P:
             return _evaluate(f, cand, need, value, grad, gmax)
         full = out.clone()
         full[ids] = cand
-        need_full = torch.zeros(P, dtype=torch.bool, device=need.device)
+        need_full = torch.zeros(P, dtype=torch.bool, device=dev)
         need_full[ids] = need
-        vf = torch.zeros(P, dtype=value.dtype, device=value.device)
-        gf = torch.zeros(P, D, dtype=grad.dtype, device=grad.device)
-        mf = torch.zeros(P, dtype=gmax.dtype, device=gmax.device)
+        vf = torch.zeros(P, dtype=value.dtype, device=dev)
+        gf = torch.zeros(P, D, dtype=grad.dtype, device=dev)
+        mf = torch.zeros(P, dtype=gmax.dtype, device=dev)
         vf[ids], gf[ids], mf[ids] = value, grad, gmax
         v, g, m = _evaluate(f, full, need_full, vf, gf, mf)
         return v[ids], g[ids], m[ids]
 
-    tol = torch.as_tensor(tol, dtype=theta.dtype, device=theta.device).expand(P).clone()
+    tol = torch.as_tensor(tol, dtype=dt, device=dev).expand(P).clone()
     value, grad, gmax = f(theta)
     active = gmax > tol
+    direction = torch.zeros_like(theta)
+    slope = torch.zeros(P, dtype=dt, device=dev)
+    step = torch.zeros(P, dtype=dt, device=dev)
+    fails = torch.zeros(P, dtype=torch.int64, device=dev)
+    renew = active.clone()  # problems that need a new search direction
     it = 0
     slot = 0
     while bool(active.any()) and it < max_iter:
         it += 1
-        # two-loop recursion, per problem
-        q = grad.clone()
-        alphas = []
-        order = [(slot - 1 - j) % memory for j in range(memory)]
-        for j in order:
-            a = torch.where(stored[j], rho[j] * (S[j] * q).sum(1), torch.zeros_like(rho[j]))
-            q = q - a.unsqueeze(1) * Yh[j]
-            alphas.append(a)
-        last = order[0]
-        yy = (Yh[last] * Yh[last]).sum(1)
-        gamma = torch.where(stored[last] & (yy > 0), 1.0 / (rho[last] * yy).clamp_min(1e-300), torch.ones_like(yy))
-        r = q * gamma.unsqueeze(1)
-        for j, a in zip(reversed(order), reversed(alphas)):
-            bcoef = torch.where(stored[j], rho[j] * (Yh[j] * r).sum(1), torch.zeros_like(rho[j]))
-            r = r + (a - bcoef).unsqueeze(1) * S[j]
-        direction = -r
-        slope = (direction * grad).sum(1)
-        bad = slope >= 0  # not a descent direction (numerical): restart from steepest descent
-        direction = torch.where(bad.unsqueeze(1), -grad, direction)
-        slope = torch.where(bad, -(grad * grad).sum(1), slope)
-        first = ~stored.any(0)
-        step = torch.where(first, (1.0 / grad.abs().sum(1).clamp_min(1e-300)).clamp(max=1.0), torch.ones_like(slope))
-        step = torch.where(active, step, torch.zeros_like(step))
-        # backtracking Armijo line search, per problem
-        done = ~active
-        new_theta, new_value, new_grad, new_gmax = theta, value, grad, gmax
-        for _ in range(40):
-            cand = theta + step.unsqueeze(1) * direction
-            cv, cg, cm = evaluate(cand, ~done, value, grad, gmax)
-            armijo = cv <= value + 1e-4 * step * slope
-            # At the rounding floor of f (|f - f*| below eps |f|) Armijo cannot see progress; accept a step
-            # that leaves f unchanged to rounding and lowers the gradient's size.
-            flat = (cv <= value + 8 * torch.finfo(cv.dtype).eps * value.abs()) & (cm < gmax)
-            ok = (armijo | flat) & ~done
-            new_theta = torch.where(ok.unsqueeze(1), cand, new_theta)
-            new_value = torch.where(ok, cv, new_value)
-            new_grad = torch.where(ok.unsqueeze(1), cg, new_grad)
-            new_gmax = torch.where(ok, cm, new_gmax)
-            done = done | ok
-            if bool(done.all()):
-                break
-            step = torch.where(done, step, step * 0.5)
-        stalled = active & ~done  # no decrease found: at the minimum to working precision
-        s = new_theta - theta
-        y = new_grad - grad
+        if bool(renew.any()):  # two-loop recursion, per problem
+            q = grad.clone()
+            alphas = []
+            order = [(slot - 1 - j) % memory for j in range(memory)]
+            for j in order:
+                a = torch.where(stored[j], rho[j] * torch.linalg.vecdot(S[j], q), torch.zeros_like(rho[j]))
+                q = torch.addcmul(q, a.unsqueeze(1), Yh[j], value=-1.0)
+                alphas.append(a)
+            last = order[0]
+            yy = (Yh[last] * Yh[last]).sum(1)
+            gamma = torch.where(stored[last] & (yy > 0), 1.0 / (rho[last] * yy).clamp_min(1e-300), torch.ones_like(yy))
+            r = q * gamma.unsqueeze(1)
+            for j, a in zip(reversed(order), reversed(alphas)):
+                bcoef = torch.where(stored[j], rho[j] * torch.linalg.vecdot(Yh[j], r), torch.zeros_like(rho[j]))
+                r = torch.addcmul(r, (a - bcoef).unsqueeze(1), S[j])
+            new_dir = -r
+            new_slope = (new_dir * grad).sum(1)
+            bad = new_slope >= 0  # not a descent direction (numerical): restart from steepest descent
+            new_dir = torch.where(bad.unsqueeze(1), -grad, new_dir)
+            new_slope = torch.where(bad, -(grad * grad).sum(1), new_slope)
+            first = ~stored.any(0)
+            step0 = (1.0 / grad.abs().sum(1).clamp_min(1e-300)).clamp(max=1.0)
+            step0 = torch.where(first, step0, torch.ones_like(slope))
+            direction = torch.where(renew.unsqueeze(1), new_dir, direction)
+            slope = torch.where(renew, new_slope, slope)
+            step = torch.where(renew, step0, step)
+            fails = torch.where(renew, torch.zeros_like(fails), fails)
+        cand = theta + step.unsqueeze(1) * direction
+        cv, cg, cm = evaluate(cand, active, value, grad, gmax)
+        armijo = cv <= value + 1e-4 * step * slope
+        # At the rounding floor of f (|f - f*| below eps |f|) Armijo cannot see progress; accept a step
+        # that leaves f unchanged to rounding and lowers the gradient's size.
+        flat = (cv <= value + 8 * torch.finfo(dt).eps * value.abs()) & (cm < gmax)
+        ok = (armijo | flat) & active
+        rej = active & ~ok
+        # the minimiser of the quadratic through f(0), f'(0) and f(step), kept in [step / 10, step / 2]
+        curv = cv - value - slope * step
+        t_q = -slope * step * step / (2.0 * curv)
+        t_q = torch.where(torch.isfinite(t_q) & (curv > 0), t_q, 0.5 * step)
+        step = torch.where(rej, torch.minimum(torch.maximum(t_q, 0.1 * step), 0.5 * step), step)
+        fails = fails + rej.to(fails.dtype)
+        s = cand - theta
+        y = cg - grad
         sy = (s * y).sum(1)
-        keep = active & done & (sy > 0)
+        keep = ok & (sy > 0)
         S[slot] = torch.where(keep.unsqueeze(1), s, S[slot])
         Yh[slot] = torch.where(keep.unsqueeze(1), y, Yh[slot])
         rho[slot] = torch.where(keep, 1.0 / sy.clamp_min(1e-300), rho[slot])
         stored[slot] = stored[slot] | keep
-        slot = (slot + 1) % memory
-        theta, value, grad, gmax = new_theta, new_value, new_grad, new_gmax
+        if bool(keep.any()):
+            slot = (slot + 1) % memory
+        theta = torch.where(ok.unsqueeze(1), cand, theta)
+        value = torch.where(ok, cv, value)
+        grad = torch.where(ok.unsqueeze(1), cg, grad)
+        gmax = torch.where(ok, cm, gmax)
+        stalled = rej & (fails >= 40)  # no decrease found: at the minimum to working precision
         active = active & ~stalled & (gmax > tol)
+        renew = ok & active
         n_active = int(active.sum())
         if 0 < n_active <= 0.75 * ids.numel():  # drop the converged problems from the working set
             out[ids] = theta
-            keep = active.nonzero().squeeze(1)
-            ids, theta, value, grad, gmax = ids[keep], theta[keep], value[keep], grad[keep], gmax[keep]
-            active, tol = active[keep], tol[keep]
-            S, Yh, rho, stored = S[:, keep], Yh[:, keep], rho[:, keep], stored[:, keep]
+            k = active.nonzero().squeeze(1)
+            ids, theta, value, grad, gmax = ids[k], theta[k], value[k], grad[k], gmax[k]
+            active, tol, renew, fails = active[k], tol[k], renew[k], fails[k]
+            direction, slope, step = direction[k], slope[k], step[k]
+            S, Yh, rho, stored = S[:, k], Yh[:, k], rho[:, k], stored[:, k]
     out[ids] = theta
     return out, it
 
