@@ -28,10 +28,12 @@ steps and stopping per problem; a problem stops when its largest gradient entry 
 ``tol * min(1, 1 / C)`` (``tol`` default 1e-10; the objective is ``1 / (C n_p)``-strongly convex, so
 the distance to the minimiser is at most the gradient norm times ``C n_p`` and a weak penalty needs
 a tighter gradient for the same probabilities: out-of-fold probabilities within about 1e-7 of the
-exact minimiser's). The line
-search and later iterations evaluate only the problems still searching (their layers, their
-columns), so one problem's backtracking or slow convergence does not cost a product over every
-layer and problem. The objective is strictly convex,
+exact minimiser's). Each pass evaluates every problem still searching once, at its trial point; a
+problem whose trial step fails the Armijo test retries a shorter step in the next pass, with the
+others, so no pass is spent on a few problems' backtracking. Later passes evaluate only the problems
+still searching (their layers, their columns). On the CPU an evaluation reads the layers in blocks
+of rows, both products of a block (logits, then gradient) while it is in cache: the products are
+bound by reading the layers, not by arithmetic. The objective is strictly convex,
 so every problem has one minimiser and the curvature condition ``s^T y > 0`` always holds.
 
 Ridge (as scikit-learn's ``Ridge(alpha)`` on standardised features with an intercept) is solved in
@@ -49,6 +51,7 @@ import numpy as np
 import torch
 
 _EPS_SD = 1e-12
+_ROW_BLOCK = 1 << 22  # elements of the layers read per block of rows in one evaluation
 
 
 class _Layers:
@@ -208,26 +211,42 @@ def _logistic_objective(
         b = theta[:, d * kp :]
         V = W * isd.unsqueeze(-1)
         c = b - torch.einsum("pd,pdk->pk", mu, V)
-        Z = _matmul(Xs, _by_layer(V, Ls)).reshape(Ls, n, Qs, kp) + c.reshape(Ls, 1, Qs, kp)
-        if binary:
-            loss = torch.nn.functional.softplus(Z) - Y_s * Z
-            G = torch.sigmoid(Z) - Y_s
+        Vl, cl = _by_layer(V, Ls), c.reshape(Ls, 1, Qs, kp)
+
+        def block_terms(Xb, Xtb, Yb, wb):  # loss, intercept gradient and product gradient of a block of rows
+            nb = Yb.shape[1]
+            Z = _matmul(Xb, Vl).reshape(Ls, nb, Qs, kp) + cl
+            if binary:
+                loss = torch.nn.functional.softplus(Z) - Yb * Z
+                G = torch.sigmoid(Z) - Yb
+            else:
+                # class logits, then a stable log-sum-exp and softmax written out (torch's kernels are slow on
+                # a last axis of a few classes); the label's logit is gathered instead of a one-hot product
+                Z = (Z.reshape(-1, kp) @ B.T).reshape(Ls, nb, Qs, k)
+                m = Z.amax(-1, keepdim=True)
+                G = (Z - m).exp_()
+                ssum = G.sum(-1, keepdim=True)
+                loss = ssum.log().add_(m).sub_(Z.gather(-1, Yb))
+                G.div_(ssum)
+                G.scatter_add_(-1, Yb, torch.full_like(loss, -1.0))
+            G = G.mul_(wb)  # (L', nb, Q', k)
+            if not binary:
+                G = (G.reshape(-1, k) @ B).reshape(Ls, nb, Qs, kp)
+            return (loss * wb).sum(1).reshape(Ps), G.sum(1).reshape(Ps, kp), _matmul(Xtb, G.reshape(Ls, nb, Qs * kp))
+
+        block = max(1, _ROW_BLOCK // max(1, Ls * d))
+        if isinstance(Xs, torch.Tensor) and Xs.device.type == "cpu" and block < n:
+            # rows in blocks: each block of the layers is read once for both products, while in cache
+            parts = [
+                block_terms(Xs[:, a:e], Xts[:, :, a:e], Y_s[:, a:e], w_s[:, a:e])
+                for a, e in ((a, a + block) for a in range(0, n, block))
+            ]
+            loss_sum = torch.stack([p[0] for p in parts]).sum(0)
+            grad_c = torch.stack([p[1] for p in parts]).sum(0)
+            grad_V = torch.stack([p[2] for p in parts]).sum(0)
         else:
-            # class logits, then a stable log-sum-exp and softmax written out (torch's kernels are slow on a
-            # last axis of a few classes); the label's logit is gathered instead of a one-hot product
-            Z = (Z.reshape(-1, kp) @ B.T).reshape(Ls, n, Qs, k)
-            m = Z.amax(-1, keepdim=True)
-            G = (Z - m).exp_()
-            ssum = G.sum(-1, keepdim=True)
-            loss = ssum.log().add_(m).sub_(Z.gather(-1, Y_s))
-            G.div_(ssum)
-            G.scatter_add_(-1, Y_s, torch.full_like(loss, -1.0))
-        value = (loss * w_s).sum(1).reshape(Ps) + 0.5 * lm * (W * W).sum((1, 2))
-        G = G.mul_(w_s)  # (L', n, Q', k)
-        if not binary:
-            G = (G.reshape(-1, k) @ B).reshape(Ls, n, Qs, kp)
-        grad_c = G.sum(1).reshape(Ps, kp)
-        grad_V = _matmul(Xts, G.reshape(Ls, n, Qs * kp))
+            loss_sum, grad_c, grad_V = block_terms(Xs, Xts, Y_s, w_s)
+        value = loss_sum + 0.5 * lm * (W * W).sum((1, 2))
         grad_V = grad_V.reshape(Ls, d, Qs, kp).permute(0, 2, 1, 3).reshape(Ps, d, kp)
         grad_W = (grad_V - mu.unsqueeze(-1) * grad_c.unsqueeze(1)) * isd.unsqueeze(-1) + lm.view(-1, 1, 1) * W
         grad_b = grad_c
