@@ -28,10 +28,9 @@ steps and stopping per problem; a problem stops when its largest gradient entry 
 ``tol * min(1, 1 / C)`` (``tol`` default 1e-10; the objective is ``1 / (C n_p)``-strongly convex, so
 the distance to the minimiser is at most the gradient norm times ``C n_p`` and a weak penalty needs
 a tighter gradient for the same probabilities: out-of-fold probabilities within about 1e-7 of the
-exact minimiser's). Each pass evaluates every problem still searching once, at its trial point; a
-problem whose trial step fails the Armijo test retries a shorter step in the next pass, with the
-others, so no pass is spent on a few problems' backtracking. Later passes evaluate only the problems
-still searching (their layers, their columns). On the CPU an evaluation reads the layers in blocks
+exact minimiser's). The line search and later iterations evaluate only the problems still searching
+(their layers, their columns), so one problem's backtracking or slow convergence does not cost a
+product over every layer and problem. On the CPU an evaluation reads the layers in blocks
 of rows, both products of a block (logits, then gradient) while it is in cache: the products are
 bound by reading the layers, not by arithmetic. The objective is strictly convex,
 so every problem has one minimiser and the curvature condition ``s^T y > 0`` always holds.
@@ -235,7 +234,7 @@ def _logistic_objective(
             return (loss * wb).sum(1).reshape(Ps), G.sum(1).reshape(Ps, kp), _matmul(Xtb, G.reshape(Ls, nb, Qs * kp))
 
         block = max(1, _ROW_BLOCK // max(1, Ls * d))
-        if isinstance(Xs, torch.Tensor) and Xs.device.type == "cpu" and block < n:
+        if isinstance(Xs, torch.Tensor) and Xs.device.type == "cpu" and n >= 4 * block:
             # rows in blocks: each block of the layers is read once for both products, while in cache
             parts = [
                 block_terms(Xs[:, a:e], Xts[:, :, a:e], Y_s[:, a:e], w_s[:, a:e])
@@ -294,114 +293,98 @@ def lbfgs(
     (P, D) and the size of each gradient for the stopping test (P,), e.g. its largest entry); problem
     ``p`` stops when that size is below ``tol`` (a number or one per problem).
 
-    Every pass evaluates each problem still searching once, at its trial point: a problem whose
-    trial step fails the Armijo test shrinks it (safeguarded quadratic interpolation, to between a
-    tenth and a half) and tries again in the next pass, together with the other problems' new steps,
-    instead of in an extra pass of its own. Each pass is then one read of the layers for all problems
-    (the products are bound by that read). Problems that have converged are dropped from the working
-    set once a quarter of it has, so the two-loop recursion and the evaluations cost only what is
-    still searching. Returns the solutions and the number of passes."""
+    Problems that have converged are dropped from the working set once a quarter of it has, so the
+    two-loop recursion and the evaluations cost only what is still searching."""
     P, D = theta.shape
-    dt, dev = theta.dtype, theta.device
     out = theta.clone()
-    ids = torch.arange(P, device=dev)
-    S = torch.zeros(memory, P, D, dtype=dt, device=dev)
+    ids = torch.arange(P, device=theta.device)
+    S = torch.zeros(memory, P, D, dtype=theta.dtype, device=theta.device)
     Yh = torch.zeros_like(S)
-    rho = torch.zeros(memory, P, dtype=dt, device=dev)
-    stored = torch.zeros(memory, P, dtype=torch.bool, device=dev)
+    rho = torch.zeros(memory, P, dtype=theta.dtype, device=theta.device)
+    stored = torch.zeros(memory, P, dtype=torch.bool, device=theta.device)
 
     def evaluate(cand, need, value, grad, gmax):
         if ids.numel() == P:
             return _evaluate(f, cand, need, value, grad, gmax)
         full = out.clone()
         full[ids] = cand
-        need_full = torch.zeros(P, dtype=torch.bool, device=dev)
+        need_full = torch.zeros(P, dtype=torch.bool, device=need.device)
         need_full[ids] = need
-        vf = torch.zeros(P, dtype=value.dtype, device=dev)
-        gf = torch.zeros(P, D, dtype=grad.dtype, device=dev)
-        mf = torch.zeros(P, dtype=gmax.dtype, device=dev)
+        vf = torch.zeros(P, dtype=value.dtype, device=value.device)
+        gf = torch.zeros(P, D, dtype=grad.dtype, device=grad.device)
+        mf = torch.zeros(P, dtype=gmax.dtype, device=gmax.device)
         vf[ids], gf[ids], mf[ids] = value, grad, gmax
         v, g, m = _evaluate(f, full, need_full, vf, gf, mf)
         return v[ids], g[ids], m[ids]
 
-    tol = torch.as_tensor(tol, dtype=dt, device=dev).expand(P).clone()
+    tol = torch.as_tensor(tol, dtype=theta.dtype, device=theta.device).expand(P).clone()
     value, grad, gmax = f(theta)
     active = gmax > tol
-    direction = torch.zeros_like(theta)
-    slope = torch.zeros(P, dtype=dt, device=dev)
-    step = torch.zeros(P, dtype=dt, device=dev)
-    fails = torch.zeros(P, dtype=torch.int64, device=dev)
-    renew = active.clone()  # problems that need a new search direction
     it = 0
     slot = 0
     while bool(active.any()) and it < max_iter:
         it += 1
-        if bool(renew.any()):  # two-loop recursion, per problem
-            q = grad.clone()
-            alphas = []
-            order = [(slot - 1 - j) % memory for j in range(memory)]
-            for j in order:
-                a = torch.where(stored[j], rho[j] * torch.linalg.vecdot(S[j], q), torch.zeros_like(rho[j]))
-                q = torch.addcmul(q, a.unsqueeze(1), Yh[j], value=-1.0)
-                alphas.append(a)
-            last = order[0]
-            yy = (Yh[last] * Yh[last]).sum(1)
-            gamma = torch.where(stored[last] & (yy > 0), 1.0 / (rho[last] * yy).clamp_min(1e-300), torch.ones_like(yy))
-            r = q * gamma.unsqueeze(1)
-            for j, a in zip(reversed(order), reversed(alphas)):
-                bcoef = torch.where(stored[j], rho[j] * torch.linalg.vecdot(Yh[j], r), torch.zeros_like(rho[j]))
-                r = torch.addcmul(r, (a - bcoef).unsqueeze(1), S[j])
-            new_dir = -r
-            new_slope = (new_dir * grad).sum(1)
-            bad = new_slope >= 0  # not a descent direction (numerical): restart from steepest descent
-            new_dir = torch.where(bad.unsqueeze(1), -grad, new_dir)
-            new_slope = torch.where(bad, -(grad * grad).sum(1), new_slope)
-            first = ~stored.any(0)
-            step0 = (1.0 / grad.abs().sum(1).clamp_min(1e-300)).clamp(max=1.0)
-            step0 = torch.where(first, step0, torch.ones_like(slope))
-            direction = torch.where(renew.unsqueeze(1), new_dir, direction)
-            slope = torch.where(renew, new_slope, slope)
-            step = torch.where(renew, step0, step)
-            fails = torch.where(renew, torch.zeros_like(fails), fails)
-        cand = theta + step.unsqueeze(1) * direction
-        cv, cg, cm = evaluate(cand, active, value, grad, gmax)
-        armijo = cv <= value + 1e-4 * step * slope
-        # At the rounding floor of f (|f - f*| below eps |f|) Armijo cannot see progress; accept a step
-        # that leaves f unchanged to rounding and lowers the gradient's size.
-        flat = (cv <= value + 8 * torch.finfo(dt).eps * value.abs()) & (cm < gmax)
-        ok = (armijo | flat) & active
-        rej = active & ~ok
-        # the minimiser of the quadratic through f(0), f'(0) and f(step), kept in [step / 10, step / 2]
-        curv = cv - value - slope * step
-        t_q = -slope * step * step / (2.0 * curv)
-        t_q = torch.where(torch.isfinite(t_q) & (curv > 0), t_q, 0.5 * step)
-        step = torch.where(rej, torch.minimum(torch.maximum(t_q, 0.1 * step), 0.5 * step), step)
-        fails = fails + rej.to(fails.dtype)
-        s = cand - theta
-        y = cg - grad
+        # two-loop recursion, per problem
+        q = grad.clone()
+        alphas = []
+        order = [(slot - 1 - j) % memory for j in range(memory)]
+        for j in order:
+            a = torch.where(stored[j], rho[j] * torch.linalg.vecdot(S[j], q), torch.zeros_like(rho[j]))
+            q = torch.addcmul(q, a.unsqueeze(1), Yh[j], value=-1.0)
+            alphas.append(a)
+        last = order[0]
+        yy = (Yh[last] * Yh[last]).sum(1)
+        gamma = torch.where(stored[last] & (yy > 0), 1.0 / (rho[last] * yy).clamp_min(1e-300), torch.ones_like(yy))
+        r = q * gamma.unsqueeze(1)
+        for j, a in zip(reversed(order), reversed(alphas)):
+            bcoef = torch.where(stored[j], rho[j] * torch.linalg.vecdot(Yh[j], r), torch.zeros_like(rho[j]))
+            r = torch.addcmul(r, (a - bcoef).unsqueeze(1), S[j])
+        direction = -r
+        slope = (direction * grad).sum(1)
+        bad = slope >= 0  # not a descent direction (numerical): restart from steepest descent
+        direction = torch.where(bad.unsqueeze(1), -grad, direction)
+        slope = torch.where(bad, -(grad * grad).sum(1), slope)
+        first = ~stored.any(0)
+        step = torch.where(first, (1.0 / grad.abs().sum(1).clamp_min(1e-300)).clamp(max=1.0), torch.ones_like(slope))
+        step = torch.where(active, step, torch.zeros_like(step))
+        # backtracking Armijo line search, per problem
+        done = ~active
+        new_theta, new_value, new_grad, new_gmax = theta, value, grad, gmax
+        for _ in range(40):
+            cand = theta + step.unsqueeze(1) * direction
+            cv, cg, cm = evaluate(cand, ~done, value, grad, gmax)
+            armijo = cv <= value + 1e-4 * step * slope
+            # At the rounding floor of f (|f - f*| below eps |f|) Armijo cannot see progress; accept a step
+            # that leaves f unchanged to rounding and lowers the gradient's size.
+            flat = (cv <= value + 8 * torch.finfo(cv.dtype).eps * value.abs()) & (cm < gmax)
+            ok = (armijo | flat) & ~done
+            new_theta = torch.where(ok.unsqueeze(1), cand, new_theta)
+            new_value = torch.where(ok, cv, new_value)
+            new_grad = torch.where(ok.unsqueeze(1), cg, new_grad)
+            new_gmax = torch.where(ok, cm, new_gmax)
+            done = done | ok
+            if bool(done.all()):
+                break
+            step = torch.where(done, step, step * 0.5)
+        stalled = active & ~done  # no decrease found: at the minimum to working precision
+        s = new_theta - theta
+        y = new_grad - grad
         sy = (s * y).sum(1)
-        keep = ok & (sy > 0)
+        keep = active & done & (sy > 0)
         S[slot] = torch.where(keep.unsqueeze(1), s, S[slot])
         Yh[slot] = torch.where(keep.unsqueeze(1), y, Yh[slot])
         rho[slot] = torch.where(keep, 1.0 / sy.clamp_min(1e-300), rho[slot])
         stored[slot] = stored[slot] | keep
-        if bool(keep.any()):
-            slot = (slot + 1) % memory
-        theta = torch.where(ok.unsqueeze(1), cand, theta)
-        value = torch.where(ok, cv, value)
-        grad = torch.where(ok.unsqueeze(1), cg, grad)
-        gmax = torch.where(ok, cm, gmax)
-        stalled = rej & (fails >= 40)  # no decrease found: at the minimum to working precision
+        slot = (slot + 1) % memory
+        theta, value, grad, gmax = new_theta, new_value, new_grad, new_gmax
         active = active & ~stalled & (gmax > tol)
-        renew = ok & active
         n_active = int(active.sum())
         if 0 < n_active <= 0.75 * ids.numel():  # drop the converged problems from the working set
             out[ids] = theta
-            k = active.nonzero().squeeze(1)
-            ids, theta, value, grad, gmax = ids[k], theta[k], value[k], grad[k], gmax[k]
-            active, tol, renew, fails = active[k], tol[k], renew[k], fails[k]
-            direction, slope, step = direction[k], slope[k], step[k]
-            S, Yh, rho, stored = S[:, k], Yh[:, k], rho[:, k], stored[:, k]
+            keep = active.nonzero().squeeze(1)
+            ids, theta, value, grad, gmax = ids[keep], theta[keep], value[keep], grad[keep], gmax[keep]
+            active, tol = active[keep], tol[keep]
+            S, Yh, rho, stored = S[:, keep], Yh[:, keep], rho[:, keep], stored[:, keep]
     out[ids] = theta
     return out, it
 
