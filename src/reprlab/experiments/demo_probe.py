@@ -18,7 +18,7 @@ smaller training set (1,000 inputs, 300 steps, which still learns both features 
 accuracy); the full reproduction (several seeds, 4,000 inputs, 800 steps) is ``python -m
 reprlab.experiments.feature_bias``.
 
-Demo-sized so that the stage stays within about 45 s on 2 CPU cores; the section text says how to run
+Demo-sized for a budget of 45 s on 2 CPU cores (measured in docs/benchmarks.md); the section text says how to run
 the full analyses.
 """
 
