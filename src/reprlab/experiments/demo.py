@@ -17,6 +17,10 @@ Stages (each writes JSON/CSV of every number, figures as PNG and SVG, and a mani
    bootstrap intervals over word pairs.
 5. ``describe``: per-layer TwoNN intrinsic dimension, anisotropy and massive activations.
 
+Later stages live in their own modules (``demo_intervals``, ``demo_intervene``, ``demo_dictionary``,
+``demo_brain``, ``demo_lens``, ``demo_probe``: part of speech probed in every MiniLM layer with the
+Hewitt & Liang control task, and a demo-sized feature-strength table after Lampinen et al.).
+
 The report (``report.html``) is built from the manifest by :func:`reprlab.report.build_report`.
 """
 
@@ -38,6 +42,7 @@ from .demo_dictionary import stage_dictionary
 from .demo_intervals import stage_intervals
 from .demo_intervene import stage_intervene
 from .demo_lens import stage_lens
+from .demo_probe import stage_probe
 
 
 class Demo:
@@ -432,6 +437,7 @@ def run_demo(out: str | Path = "results", seed: int = 0, quick: bool = False) ->
     stage_brain(demo, lms)
     print_summary(human, described)
     stage_lens(demo, lms)
+    stage_probe(demo, lms)
     path = demo.finish()
     print(f"\nwrote {demo.out}/ (JSON, CSV, figures) and {path} in {time.perf_counter() - t0:.0f} s")
     return 0

@@ -28,10 +28,11 @@ steps and stopping per problem; a problem stops when its largest gradient entry 
 ``tol * min(1, 1 / C)`` (``tol`` default 1e-10; the objective is ``1 / (C n_p)``-strongly convex, so
 the distance to the minimiser is at most the gradient norm times ``C n_p`` and a weak penalty needs
 a tighter gradient for the same probabilities: out-of-fold probabilities within about 1e-7 of the
-exact minimiser's). The line
-search and later iterations evaluate only the problems still searching (their layers, their
-columns), so one problem's backtracking or slow convergence does not cost a product over every
-layer and problem. The objective is strictly convex,
+exact minimiser's). The line search and later iterations evaluate only the problems still searching
+(their layers, their columns), so one problem's backtracking or slow convergence does not cost a
+product over every layer and problem. On the CPU an evaluation reads the layers in blocks
+of rows, both products of a block (logits, then gradient) while it is in cache: the products are
+bound by reading the layers, not by arithmetic. The objective is strictly convex,
 so every problem has one minimiser and the curvature condition ``s^T y > 0`` always holds.
 
 Ridge (as scikit-learn's ``Ridge(alpha)`` on standardised features with an intercept) is solved in
@@ -49,6 +50,7 @@ import numpy as np
 import torch
 
 _EPS_SD = 1e-12
+_ROW_BLOCK = 1 << 22  # elements of the layers read per block of rows in one evaluation
 
 
 class _Layers:
@@ -89,7 +91,11 @@ def standardisation(X: torch.Tensor, masks: torch.Tensor, scale: bool = True) ->
     """Mean and SD of ``X``'s rows weighted by each row of ``masks`` (P, n).
 
     ``X`` is (n, d), or (L, n, d) for L layers with ``P = L * Q`` problems, problem ``p`` on layer
-    ``p // Q`` (every layer's problems share that layer's matrix).
+    ``p // Q`` (every layer's problems share that layer's matrix). The variance is accumulated about
+    the first problem's mean of each layer, ``var = mean_w (x - s)^2 - (mu - s)^2`` (exact for any
+    shift ``s``; a shift near the means keeps the digits that ``E x^2 - mu^2`` would cancel when a
+    unit's mean is large against its spread), over blocks of rows so that no squared copy of ``X``
+    is made.
     """
     X3 = _as_layers(X)
     L, n, d = X3.shape
@@ -100,7 +106,15 @@ def standardisation(X: torch.Tensor, masks: torch.Tensor, scale: bool = True) ->
     if not scale:
         mu = mu.reshape(P, d)
         return Standardisation(mu, torch.ones_like(mu))
-    var = (torch.bmm(w, X3 * X3) - mu * mu).clamp_min(0.0).reshape(P, d)
+    shift = mu[:, :1]  # (L, 1, d)
+    var = torch.zeros_like(mu)
+    block = max(1, (1 << 19) // max(d, 1))
+    for layer in range(L):
+        for a in range(0, n, block):
+            Xc = X3[layer, a : a + block] - shift[layer]
+            var[layer] += w[layer, :, a : a + block] @ (Xc * Xc)
+    dm = mu - shift
+    var = (var - dm * dm).clamp_min(0.0).reshape(P, d)
     mu = mu.reshape(P, d)
     sd = var.sqrt()
     sd = torch.where(sd < _EPS_SD * (1.0 + mu.abs()), torch.ones_like(sd), sd)
@@ -155,7 +169,8 @@ def _logistic_objective(
     binary: bool,
     penalise_intercept: bool,
 ):
-    """Returns f(theta) -> (values (P,), grads (P, D)) for theta = [W.flatten(), b] per problem.
+    """Returns f(theta) -> (values (P,), grads (P, D), largest |gradient entry| (P,)) for theta = [W.flatten(),
+    b] per problem.
 
     ``X`` is (L, n, d); the row-level work is laid out (L, n, Q, k) so that a layer's Q problems are
     one product with the layer's matrix and no (P, n, k) tensor is ever transposed.
@@ -170,14 +185,14 @@ def _logistic_objective(
         Y = lab.to(X.dtype).unsqueeze(-1)
         kp = 1
     else:
-        Y = torch.nn.functional.one_hot(lab, k).to(X.dtype)  # (L, n, Q, k)
+        Y = lab.unsqueeze(-1)  # class codes, (L, n, Q, 1)
         B = sum_zero_basis(k, X.dtype, X.device)
         kp = k - 1
     Xt = X.transpose(1, 2)
 
     def f(
         theta: torch.Tensor, layers: torch.Tensor | None = None, qidx: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # ``layers`` (L') and ``qidx`` (L', Q'): evaluate only problems ``layers[i] * Q + qidx[i, j]``
         # (theta holds their rows in that order)
         if layers is None:
@@ -195,35 +210,57 @@ def _logistic_objective(
         b = theta[:, d * kp :]
         V = W * isd.unsqueeze(-1)
         c = b - torch.einsum("pd,pdk->pk", mu, V)
-        Z = _matmul(Xs, _by_layer(V, Ls)).reshape(Ls, n, Qs, kp) + c.reshape(Ls, 1, Qs, kp)
-        if binary:
-            loss = torch.nn.functional.softplus(Z) - Y_s * Z
-            G = torch.sigmoid(Z) - Y_s
+        Vl, cl = _by_layer(V, Ls), c.reshape(Ls, 1, Qs, kp)
+
+        def block_terms(Xb, Xtb, Yb, wb):  # loss, intercept gradient and product gradient of a block of rows
+            nb = Yb.shape[1]
+            Z = _matmul(Xb, Vl).reshape(Ls, nb, Qs, kp) + cl
+            if binary:
+                loss = torch.nn.functional.softplus(Z) - Yb * Z
+                G = torch.sigmoid(Z) - Yb
+            else:
+                # class logits, then a stable log-sum-exp and softmax written out (torch's kernels are slow on
+                # a last axis of a few classes); the label's logit is gathered instead of a one-hot product
+                Z = (Z.reshape(-1, kp) @ B.T).reshape(Ls, nb, Qs, k)
+                m = Z.amax(-1, keepdim=True)
+                G = (Z - m).exp_()
+                ssum = G.sum(-1, keepdim=True)
+                loss = ssum.log().add_(m).sub_(Z.gather(-1, Yb))
+                G.div_(ssum)
+                G.scatter_add_(-1, Yb, torch.full_like(loss, -1.0))
+            G = G.mul_(wb)  # (L', nb, Q', k)
+            if not binary:
+                G = (G.reshape(-1, k) @ B).reshape(Ls, nb, Qs, kp)
+            return (loss * wb).sum(1).reshape(Ps), G.sum(1).reshape(Ps, kp), _matmul(Xtb, G.reshape(Ls, nb, Qs * kp))
+
+        block = max(1, _ROW_BLOCK // max(1, Ls * d))
+        if isinstance(Xs, torch.Tensor) and Xs.device.type == "cpu" and n >= 4 * block:
+            # rows in blocks: each block of the layers is read once for both products, while in cache
+            parts = [
+                block_terms(Xs[:, a:e], Xts[:, :, a:e], Y_s[:, a:e], w_s[:, a:e])
+                for a, e in ((a, a + block) for a in range(0, n, block))
+            ]
+            loss_sum = torch.stack([p[0] for p in parts]).sum(0)
+            grad_c = torch.stack([p[1] for p in parts]).sum(0)
+            grad_V = torch.stack([p[2] for p in parts]).sum(0)
         else:
-            Z = Z @ B.T  # (L', n, Q', k) class logits
-            lse = torch.logsumexp(Z, dim=-1, keepdim=True)
-            loss = lse - (Z * Y_s).sum(-1, keepdim=True)
-            G = torch.exp(Z - lse) - Y_s
-        value = (loss * w_s).sum(1).reshape(Ps) + 0.5 * lm * (W * W).sum((1, 2))
-        G = G * w_s  # (L', n, Q', k)
-        if not binary:
-            G = G @ B
-        grad_c = G.sum(1).reshape(Ps, kp)
-        grad_V = _matmul(Xts, G.reshape(Ls, n, Qs * kp))
+            loss_sum, grad_c, grad_V = block_terms(Xs, Xts, Y_s, w_s)
+        value = loss_sum + 0.5 * lm * (W * W).sum((1, 2))
         grad_V = grad_V.reshape(Ls, d, Qs, kp).permute(0, 2, 1, 3).reshape(Ps, d, kp)
         grad_W = (grad_V - mu.unsqueeze(-1) * grad_c.unsqueeze(1)) * isd.unsqueeze(-1) + lm.view(-1, 1, 1) * W
         grad_b = grad_c
         if penalise_intercept:
             value = value + 0.5 * lm * (b * b).sum(1)
             grad_b = grad_b + lm.view(-1, 1) * b
-        return value, torch.cat([grad_W.reshape(Ps, d * kp), grad_b], dim=1)
+        grad = torch.cat([grad_W.reshape(Ps, d * kp), grad_b], dim=1)
+        return value, grad, grad.abs().amax(1)
 
     f.layout = (L, Q)  # problem p is problem p % Q of layer p // Q
     return f
 
 
-def _evaluate(f, theta: torch.Tensor, need: torch.Tensor, value: torch.Tensor, grad: torch.Tensor):
-    """``f`` at ``theta`` for the problems in ``need``; the other rows keep ``value`` and ``grad``.
+def _evaluate(f, theta: torch.Tensor, need: torch.Tensor, value: torch.Tensor, grad: torch.Tensor, gmax: torch.Tensor):
+    """``f`` at ``theta`` for the problems in ``need``; the other rows keep ``value``, ``grad``, ``gmax``.
 
     When ``f`` evaluates a subset of its (layers, problems) layout (``f.layout``), only the layers
     holding a needed problem are multiplied, with only their needed problems' columns (padded to the
@@ -241,18 +278,20 @@ def _evaluate(f, theta: torch.Tensor, need: torch.Tensor, value: torch.Tensor, g
     order = torch.argsort((~sub).to(torch.int8), dim=1, stable=True)[:, :width]  # needed problems first
     qidx = torch.where(sub.gather(1, order), order, order[:, :1])
     rows = (layers.unsqueeze(1) * Q + qidx).reshape(-1)
-    v, g = f(theta[rows], layers, qidx)
-    value, grad = value.clone(), grad.clone()
+    v, g, m = f(theta[rows], layers, qidx)
+    value, grad, gmax = value.clone(), grad.clone(), gmax.clone()
     value[rows] = v
     grad[rows] = g
-    return value, grad
+    gmax[rows] = m
+    return value, grad, gmax
 
 
 def lbfgs(
     f, theta: torch.Tensor, tol: float | torch.Tensor, max_iter: int, memory: int = 10
 ) -> tuple[torch.Tensor, int]:
-    """Minimise P independent smooth convex functions at once (``f`` returns values (P,) and gradients);
-    problem ``p`` stops when its largest gradient entry is below ``tol`` (a number or one per problem).
+    """Minimise P independent smooth convex functions at once (``f`` returns values (P,), gradients
+    (P, D) and the size of each gradient for the stopping test (P,), e.g. its largest entry); problem
+    ``p`` stops when that size is below ``tol`` (a number or one per problem).
 
     Problems that have converged are dropped from the working set once a quarter of it has, so the
     two-loop recursion and the evaluations cost only what is still searching."""
@@ -264,22 +303,23 @@ def lbfgs(
     rho = torch.zeros(memory, P, dtype=theta.dtype, device=theta.device)
     stored = torch.zeros(memory, P, dtype=torch.bool, device=theta.device)
 
-    def evaluate(cand, need, value, grad):
+    def evaluate(cand, need, value, grad, gmax):
         if ids.numel() == P:
-            return _evaluate(f, cand, need, value, grad)
+            return _evaluate(f, cand, need, value, grad, gmax)
         full = out.clone()
         full[ids] = cand
         need_full = torch.zeros(P, dtype=torch.bool, device=need.device)
         need_full[ids] = need
         vf = torch.zeros(P, dtype=value.dtype, device=value.device)
         gf = torch.zeros(P, D, dtype=grad.dtype, device=grad.device)
-        vf[ids], gf[ids] = value, grad
-        v, g = _evaluate(f, full, need_full, vf, gf)
-        return v[ids], g[ids]
+        mf = torch.zeros(P, dtype=gmax.dtype, device=gmax.device)
+        vf[ids], gf[ids], mf[ids] = value, grad, gmax
+        v, g, m = _evaluate(f, full, need_full, vf, gf, mf)
+        return v[ids], g[ids], m[ids]
 
     tol = torch.as_tensor(tol, dtype=theta.dtype, device=theta.device).expand(P).clone()
-    value, grad = f(theta)
-    active = grad.abs().amax(1) > tol
+    value, grad, gmax = f(theta)
+    active = gmax > tol
     it = 0
     slot = 0
     while bool(active.any()) and it < max_iter:
@@ -289,16 +329,16 @@ def lbfgs(
         alphas = []
         order = [(slot - 1 - j) % memory for j in range(memory)]
         for j in order:
-            a = torch.where(stored[j], rho[j] * (S[j] * q).sum(1), torch.zeros_like(rho[j]))
-            q = q - a.unsqueeze(1) * Yh[j]
+            a = torch.where(stored[j], rho[j] * torch.linalg.vecdot(S[j], q), torch.zeros_like(rho[j]))
+            q = torch.addcmul(q, a.unsqueeze(1), Yh[j], value=-1.0)
             alphas.append(a)
         last = order[0]
         yy = (Yh[last] * Yh[last]).sum(1)
         gamma = torch.where(stored[last] & (yy > 0), 1.0 / (rho[last] * yy).clamp_min(1e-300), torch.ones_like(yy))
         r = q * gamma.unsqueeze(1)
         for j, a in zip(reversed(order), reversed(alphas)):
-            bcoef = torch.where(stored[j], rho[j] * (Yh[j] * r).sum(1), torch.zeros_like(rho[j]))
-            r = r + (a - bcoef).unsqueeze(1) * S[j]
+            bcoef = torch.where(stored[j], rho[j] * torch.linalg.vecdot(Yh[j], r), torch.zeros_like(rho[j]))
+            r = torch.addcmul(r, (a - bcoef).unsqueeze(1), S[j])
         direction = -r
         slope = (direction * grad).sum(1)
         bad = slope >= 0  # not a descent direction (numerical): restart from steepest descent
@@ -309,18 +349,19 @@ def lbfgs(
         step = torch.where(active, step, torch.zeros_like(step))
         # backtracking Armijo line search, per problem
         done = ~active
-        new_theta, new_value, new_grad = theta, value, grad
+        new_theta, new_value, new_grad, new_gmax = theta, value, grad, gmax
         for _ in range(40):
             cand = theta + step.unsqueeze(1) * direction
-            cv, cg = evaluate(cand, ~done, value, grad)
+            cv, cg, cm = evaluate(cand, ~done, value, grad, gmax)
             armijo = cv <= value + 1e-4 * step * slope
             # At the rounding floor of f (|f - f*| below eps |f|) Armijo cannot see progress; accept a step
-            # that leaves f unchanged to rounding and lowers the largest gradient entry.
-            flat = (cv <= value + 8 * torch.finfo(cv.dtype).eps * value.abs()) & (cg.abs().amax(1) < grad.abs().amax(1))
+            # that leaves f unchanged to rounding and lowers the gradient's size.
+            flat = (cv <= value + 8 * torch.finfo(cv.dtype).eps * value.abs()) & (cm < gmax)
             ok = (armijo | flat) & ~done
             new_theta = torch.where(ok.unsqueeze(1), cand, new_theta)
             new_value = torch.where(ok, cv, new_value)
             new_grad = torch.where(ok.unsqueeze(1), cg, new_grad)
+            new_gmax = torch.where(ok, cm, new_gmax)
             done = done | ok
             if bool(done.all()):
                 break
@@ -335,14 +376,14 @@ def lbfgs(
         rho[slot] = torch.where(keep, 1.0 / sy.clamp_min(1e-300), rho[slot])
         stored[slot] = stored[slot] | keep
         slot = (slot + 1) % memory
-        theta, value, grad = new_theta, new_value, new_grad
-        active = active & ~stalled & (grad.abs().amax(1) > tol)
+        theta, value, grad, gmax = new_theta, new_value, new_grad, new_gmax
+        active = active & ~stalled & (gmax > tol)
         n_active = int(active.sum())
         if 0 < n_active <= 0.75 * ids.numel():  # drop the converged problems from the working set
             out[ids] = theta
             keep = active.nonzero().squeeze(1)
-            ids, theta, value, grad, active = ids[keep], theta[keep], value[keep], grad[keep], active[keep]
-            tol = tol[keep]
+            ids, theta, value, grad, gmax = ids[keep], theta[keep], value[keep], grad[keep], gmax[keep]
+            active, tol = active[keep], tol[keep]
             S, Yh, rho, stored = S[:, keep], Yh[:, keep], rho[:, keep], stored[:, keep]
     out[ids] = theta
     return out, it
