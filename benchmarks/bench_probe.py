@@ -22,7 +22,10 @@ Single-threaded on both sides (``OMP_NUM_THREADS=1``, ``torch.set_num_threads(1)
 grouped folds on each outer training set, then refitted), against the same search written with
 scikit-learn on reprlab's inner folds.
 
-Run: PYTHONPATH=src python benchmarks/bench_probe.py [--quick] [--workload 1|2] [--search]
+``--device cuda``: reprlab's side on the GPU (one untimed warm-up fit first, for CUDA's start-up), the
+scikit-learn loop on the host's CPU as always.
+
+Run: PYTHONPATH=src python benchmarks/bench_probe.py [--quick] [--workload 1|2] [--search] [--device cuda]
 """
 
 from __future__ import annotations
@@ -101,6 +104,15 @@ def sklearn_search_loop(layers, y, groups, folds, k, Cs, inner_cv, seed, tol):
     return out
 
 
+DEVICE = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else None
+
+
+def _warm_up(rl, layers, y, groups):
+    if DEVICE is not None:
+        name = next(iter(layers))
+        rl.probe_layers({name: layers[name]}, y, groups=groups, C=1.0, n_permutations=0, n_boot=0, device=DEVICE)
+
+
 def run_search(n, d, n_layers, k, group_size):
     """The default use: C searched over reprlab's grid by 3 inner grouped folds on each training set."""
     import torch
@@ -110,8 +122,9 @@ def run_search(n, d, n_layers, k, group_size):
 
     torch.set_num_threads(1)
     layers, y, groups = workload(n, d, n_layers, k, group_size)
+    _warm_up(rl, layers, y, groups)
     t0 = time.perf_counter()
-    res = rl.probe_layers(layers, y, groups=groups, n_permutations=0, n_boot=0)
+    res = rl.probe_layers(layers, y, groups=groups, n_permutations=0, n_boot=0, device=DEVICE)
     row = {"reprlab": time.perf_counter() - t0}
     folds = next(iter(res.values())).folds
     for label, tol in (("default", 1e-4), ("tight", 1e-10)):
@@ -130,8 +143,9 @@ def run(n, d, n_layers, k, group_size, C=1.0):
 
     torch.set_num_threads(1)
     layers, y, groups = workload(n, d, n_layers, k, group_size)
+    _warm_up(rl, layers, y, groups)
     t0 = time.perf_counter()
-    res = rl.probe_layers(layers, y, groups=groups, C=C, n_permutations=0, n_boot=0)
+    res = rl.probe_layers(layers, y, groups=groups, C=C, n_permutations=0, n_boot=0, device=DEVICE)
     t_rl = time.perf_counter() - t0
     folds = next(iter(res.values())).folds
     row = {"reprlab": t_rl}
@@ -156,7 +170,7 @@ def main() -> None:
     search = "--search" in sys.argv
     cases = [("1", "pooled", (300, 576, 4 if quick else 30, 2, 1)),
              ("2", "token-level", (2_000 if quick else 20_000, 384, 2 if quick else 6, 5, 12))]
-    print(f"load average at start: {os.getloadavg()}")
+    print(f"load average at start: {os.getloadavg()}; reprlab on {DEVICE or 'cpu'}")
     for key, title, args in cases:
         if key not in which:
             continue
