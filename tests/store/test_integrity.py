@@ -183,3 +183,19 @@ def test_damaged_attention_values_and_lengths_are_found_and_repaired_bit_for_bit
         rl.Activations.open(out).attention("model.layers.2", 0)
     _attention_store(out)
     assert verify_store(out) == [] and rl.Activations.open(out).attrs["chunks"] == records
+
+
+def test_a_store_written_before_attention_records_is_read_unchecked(tmp_path):
+    import json
+
+    out = tmp_path / "old.zarr"
+    acts, _ = _attention_store(out)
+    want = acts.attention("model.layers.2", 3)
+    for name in ("zarr.json", "reprlab.json"):  # what an earlier version wrote: records for the layers only
+        doc = json.loads((out / name).read_text())
+        attrs = doc["attributes"] if name == "zarr.json" else doc
+        for key in ("attention/model.layers.2", "tokens/length"):
+            del attrs["chunks"][key]
+        (out / name).write_text(json.dumps(doc))
+    assert verify_store(out) == []
+    np.testing.assert_array_equal(rl.Activations.open(out).attention("model.layers.2", 3), want)

@@ -402,15 +402,18 @@ class StoreWriter:
                 self._array(f"layers/{name}")[start:stop] = value
                 rows[name] = stop
                 self._record(name, start, stop)
+        # a store begun before the attention arrays had records (resumed by this version) stays unrecorded
+        recorded = LENGTHS in self.attrs["chunks"]
         if lengths is not None and attention:
             self._array(LENGTHS)[start:stop] = lengths
-            self._record(LENGTHS, start, stop)
+            if recorded:
+                self._record(LENGTHS, start, stop)
             counts = np.asarray(self._array(LENGTHS)[:stop])
         for block, values in (attention or {}).items():
             key = ATTENTION + block
             r0 = rows[key]
             rows[key] = self._append([self._array(key)], r0, (values,))
-            if rows[key] > r0:
+            if recorded and rows[key] > r0:
                 offsets = value_offsets(counts, int(self.attrs["attention_heads"][block]))
                 self._record(key, r0, rows[key], offsets=offsets)
         self._commit(rows, stop)
