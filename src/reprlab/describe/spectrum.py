@@ -514,7 +514,7 @@ def alpha_req(X: torch.Tensor, *, start: int = 1, stop: int | None = None) -> to
 def spectrum(X: torch.Tensor) -> dict:
     """A dictionary describing how fast the covariance eigenspectrum decays.
 
-    ``explained_variance_ratio`` (tensor, descending), ``cumulative`` (tensor), ``n50``, ``n90``,
+    ``explained_variance_ratio`` (descending), ``cumulative`` (arrays: NumPy from ``rl.describe``), ``n50``, ``n90``,
     ``n99`` (the fewest leading components that retain 50 / 90 / 99 % of the variance),
     ``participation_ratio`` and ``alpha`` (the power-law exponent over all nonzero eigenvalues, NaN
     when fewer than two are nonzero)."""
