@@ -387,7 +387,7 @@ def _loss(
     sparsity_coeff: float,
     bandwidth: float,
     auxk_alpha: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, latents that fired (m,) bool, number of non-zero codes, residual) of one batch of scaled
     rows under the SAE's kind."""
     if sae.kind == "topk":
@@ -414,10 +414,7 @@ def _loss(
         aux_pre = torch.where(dead, pre, torch.full_like(pre, -torch.inf))
         vals, idx = aux_pre.topk(k_aux, dim=-1)
         z_aux = torch.zeros_like(pre).scatter(-1, idx, vals.clamp_min(0))
-        e = err.detach()
-        e_hat = z_aux @ sae.W_dec
-        aux = (e_hat - e).pow(2).sum() / (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
-        loss = loss + auxk_alpha * aux
+        loss = loss + auxk_alpha * _auxk(z_aux @ sae.W_dec, err)
     elif sae.kind == "relu":
         ramp = min(1.0, (step + 1) / max(1.0, 0.05 * steps))
         loss = loss + l1_coeff * ramp * (z * sae.W_dec.norm(dim=1)).sum(-1).mean()
@@ -427,6 +424,14 @@ def _loss(
     with torch.no_grad():
         nz = z > 0
         return loss, nz.any(0), nz.sum(), err
+
+
+def _auxk(e_hat: torch.Tensor, err: torch.Tensor) -> torch.Tensor:
+    """The AuxK term (Gao et al. 2024): the dead latents' reconstruction ``e_hat`` of the residual ``e``
+    (no gradient through ``e``), normalised by the residual's variance:
+    ``sum ||e_hat - e||^2 / sum ||e - mean(e)||^2``."""
+    e = err.detach()
+    return (e_hat - e).pow(2).sum() / (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
 
 
 def _loss_topk(
@@ -453,9 +458,7 @@ def _loss_topk(
             with torch.no_grad():
                 aux_idx = dead_idx[pre[:, dead_idx].topk(k_aux, dim=-1).indices]
             _, e_hat = _topk_sparse(sae, pre, aux_idx, xc)
-        e = err.detach()
-        aux = (e_hat - e).pow(2).sum() / (e - e.mean(0)).pow(2).sum().clamp_min(1e-12)
-        loss = loss + auxk_alpha * aux
+        loss = loss + auxk_alpha * _auxk(e_hat, err)
     with torch.no_grad():
         nz = vals > 0
         fired = torch.zeros(sae.m, dtype=torch.bool, device=x.device)
