@@ -169,8 +169,7 @@ def _logistic_objective(
     binary: bool,
     penalise_intercept: bool,
 ):
-    """Returns f(theta) -> (values (P,), grads (P, D), largest |gradient entry| (P,)) for theta = [W.flatten(),
-    b] per problem.
+    """Returns f(theta) -> (values (P,), grads (P, D)) for theta = [W.flatten(), b] per problem.
 
     ``X`` is (L, n, d); the row-level work is laid out (L, n, Q, k) so that a layer's Q problems are
     one product with the layer's matrix and no (P, n, k) tensor is ever transposed.
@@ -192,7 +191,7 @@ def _logistic_objective(
 
     def f(
         theta: torch.Tensor, layers: torch.Tensor | None = None, qidx: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         # ``layers`` (L') and ``qidx`` (L', Q'): evaluate only problems ``layers[i] * Q + qidx[i, j]``
         # (theta holds their rows in that order)
         if layers is None:
@@ -252,15 +251,14 @@ def _logistic_objective(
         if penalise_intercept:
             value = value + 0.5 * lm * (b * b).sum(1)
             grad_b = grad_b + lm.view(-1, 1) * b
-        grad = torch.cat([grad_W.reshape(Ps, d * kp), grad_b], dim=1)
-        return value, grad, grad.abs().amax(1)
+        return value, torch.cat([grad_W.reshape(Ps, d * kp), grad_b], dim=1)
 
     f.layout = (L, Q)  # problem p is problem p % Q of layer p // Q
     return f
 
 
-def _evaluate(f, theta: torch.Tensor, need: torch.Tensor, value: torch.Tensor, grad: torch.Tensor, gmax: torch.Tensor):
-    """``f`` at ``theta`` for the problems in ``need``; the other rows keep ``value``, ``grad``, ``gmax``.
+def _evaluate(f, theta: torch.Tensor, need: torch.Tensor, value: torch.Tensor, grad: torch.Tensor):
+    """``f`` at ``theta`` for the problems in ``need``; the other rows keep ``value`` and ``grad``.
 
     When ``f`` evaluates a subset of its (layers, problems) layout (``f.layout``), only the layers
     holding a needed problem are multiplied, with only their needed problems' columns (padded to the
@@ -278,20 +276,19 @@ def _evaluate(f, theta: torch.Tensor, need: torch.Tensor, value: torch.Tensor, g
     order = torch.argsort((~sub).to(torch.int8), dim=1, stable=True)[:, :width]  # needed problems first
     qidx = torch.where(sub.gather(1, order), order, order[:, :1])
     rows = (layers.unsqueeze(1) * Q + qidx).reshape(-1)
-    v, g, m = f(theta[rows], layers, qidx)
-    value, grad, gmax = value.clone(), grad.clone(), gmax.clone()
+    v, g = f(theta[rows], layers, qidx)
+    value, grad = value.clone(), grad.clone()
     value[rows] = v
     grad[rows] = g
-    gmax[rows] = m
-    return value, grad, gmax
+    return value, grad
 
 
 def lbfgs(
     f, theta: torch.Tensor, tol: float | torch.Tensor, max_iter: int, memory: int = 10
 ) -> tuple[torch.Tensor, int]:
-    """Minimise P independent smooth convex functions at once (``f`` returns values (P,), gradients
-    (P, D) and the size of each gradient for the stopping test (P,), e.g. its largest entry); problem
-    ``p`` stops when that size is below ``tol`` (a number or one per problem).
+    """Minimise P independent smooth convex functions at once (``f`` returns values (P,) and gradients
+    (P, D)); problem ``p`` stops when its largest gradient entry is below ``tol`` (a number or one per
+    problem).
 
     Problems that have converged are dropped from the working set once a quarter of it has, so the
     two-loop recursion and the evaluations cost only what is still searching."""
@@ -303,23 +300,22 @@ def lbfgs(
     rho = torch.zeros(memory, P, dtype=theta.dtype, device=theta.device)
     stored = torch.zeros(memory, P, dtype=torch.bool, device=theta.device)
 
-    def evaluate(cand, need, value, grad, gmax):
+    def evaluate(cand, need, value, grad):
         if ids.numel() == P:
-            return _evaluate(f, cand, need, value, grad, gmax)
+            return _evaluate(f, cand, need, value, grad)
         full = out.clone()
         full[ids] = cand
         need_full = torch.zeros(P, dtype=torch.bool, device=need.device)
         need_full[ids] = need
         vf = torch.zeros(P, dtype=value.dtype, device=value.device)
         gf = torch.zeros(P, D, dtype=grad.dtype, device=grad.device)
-        mf = torch.zeros(P, dtype=gmax.dtype, device=gmax.device)
-        vf[ids], gf[ids], mf[ids] = value, grad, gmax
-        v, g, m = _evaluate(f, full, need_full, vf, gf, mf)
-        return v[ids], g[ids], m[ids]
+        vf[ids], gf[ids] = value, grad
+        v, g = _evaluate(f, full, need_full, vf, gf)
+        return v[ids], g[ids]
 
     tol = torch.as_tensor(tol, dtype=theta.dtype, device=theta.device).expand(P).clone()
-    value, grad, gmax = f(theta)
-    active = gmax > tol
+    value, grad = f(theta)
+    active = grad.abs().amax(1) > tol
     it = 0
     slot = 0
     while bool(active.any()) and it < max_iter:
@@ -349,19 +345,18 @@ def lbfgs(
         step = torch.where(active, step, torch.zeros_like(step))
         # backtracking Armijo line search, per problem
         done = ~active
-        new_theta, new_value, new_grad, new_gmax = theta, value, grad, gmax
+        new_theta, new_value, new_grad = theta, value, grad
         for _ in range(40):
             cand = theta + step.unsqueeze(1) * direction
-            cv, cg, cm = evaluate(cand, ~done, value, grad, gmax)
+            cv, cg = evaluate(cand, ~done, value, grad)
             armijo = cv <= value + 1e-4 * step * slope
             # At the rounding floor of f (|f - f*| below eps |f|) Armijo cannot see progress; accept a step
-            # that leaves f unchanged to rounding and lowers the gradient's size.
-            flat = (cv <= value + 8 * torch.finfo(cv.dtype).eps * value.abs()) & (cm < gmax)
+            # that leaves f unchanged to rounding and lowers the largest gradient entry.
+            flat = (cv <= value + 8 * torch.finfo(cv.dtype).eps * value.abs()) & (cg.abs().amax(1) < grad.abs().amax(1))
             ok = (armijo | flat) & ~done
             new_theta = torch.where(ok.unsqueeze(1), cand, new_theta)
             new_value = torch.where(ok, cv, new_value)
             new_grad = torch.where(ok.unsqueeze(1), cg, new_grad)
-            new_gmax = torch.where(ok, cm, new_gmax)
             done = done | ok
             if bool(done.all()):
                 break
@@ -376,13 +371,13 @@ def lbfgs(
         rho[slot] = torch.where(keep, 1.0 / sy.clamp_min(1e-300), rho[slot])
         stored[slot] = stored[slot] | keep
         slot = (slot + 1) % memory
-        theta, value, grad, gmax = new_theta, new_value, new_grad, new_gmax
-        active = active & ~stalled & (gmax > tol)
+        theta, value, grad = new_theta, new_value, new_grad
+        active = active & ~stalled & (grad.abs().amax(1) > tol)
         n_active = int(active.sum())
         if 0 < n_active <= 0.75 * ids.numel():  # drop the converged problems from the working set
             out[ids] = theta
             keep = active.nonzero().squeeze(1)
-            ids, theta, value, grad, gmax = ids[keep], theta[keep], value[keep], grad[keep], gmax[keep]
+            ids, theta, value, grad = ids[keep], theta[keep], value[keep], grad[keep]
             active, tol = active[keep], tol[keep]
             S, Yh, rho, stored = S[:, keep], Yh[:, keep], rho[:, keep], stored[:, keep]
     out[ids] = theta
