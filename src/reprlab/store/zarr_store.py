@@ -283,12 +283,19 @@ class StoreWriter:
         return spans + rest
 
     def _record(
-        self, name: str, r0: int, r1: int, batch_stim: np.ndarray | None = None, offsets: np.ndarray | None = None
+        self,
+        name: str,
+        r0: int,
+        r1: int,
+        batch_stim: np.ndarray | None = None,
+        offsets: np.ndarray | None = None,
+        first_stimulus: int = 0,
     ) -> None:
         """Checksum the chunks holding rows ``r0:r1`` of ``name`` as they now read back from the store.
 
-        For an attention array the rows are value offsets: ``offsets`` (each stimulus's first value)
-        places new chunks; a repaired chunk keeps its record's stimuli."""
+        For an attention array the rows are value offsets: ``offsets`` are the first value of each
+        stimulus of the batch written (the first of them ``first_stimulus``), then the end; a chunk
+        already recorded (extended, or repaired) keeps its first stimulus."""
         chunk = int(self.attrs["chunk_rows"][name])
         records = self.attrs["chunks"][name]
         arrays = self._arrays(name)
@@ -299,11 +306,15 @@ class StoreWriter:
                 c1 = max(c1, int(records[k][1]))
             parts = [np.asarray(a[c0:c1]) for a in arrays]
             if name.startswith(ATTENTION):
-                if offsets is None:
+                if offsets is None:  # a repair: the same values as recorded
                     s0, s1, s0_row = (int(v) for v in records[k][2:5])
                 else:
-                    s0, s1 = (int(v) for v in np.searchsorted(offsets, [c0, c1 - 1], side="right") - 1)
-                    s0_row = int(offsets[s0])
+                    first, last = np.searchsorted(offsets, [c0, c1 - 1], side="right") - 1
+                    s1 = first_stimulus + int(last)
+                    if k < len(records):
+                        s0, s0_row = int(records[k][2]), int(records[k][4])
+                    else:
+                        s0, s0_row = first_stimulus + int(first), int(offsets[first])
             elif token:
                 s0, s1 = int(parts[1][0]), int(parts[1][-1])
                 if k < len(records):
@@ -408,14 +419,13 @@ class StoreWriter:
             self._array(LENGTHS)[start:stop] = lengths
             if recorded:
                 self._record(LENGTHS, start, stop)
-            counts = np.asarray(self._array(LENGTHS)[:stop])
         for block, values in (attention or {}).items():
             key = ATTENTION + block
             r0 = rows[key]
             rows[key] = self._append([self._array(key)], r0, (values,))
             if recorded and rows[key] > r0:
-                offsets = value_offsets(counts, int(self.attrs["attention_heads"][block]))
-                self._record(key, r0, rows[key], offsets=offsets)
+                offsets = r0 + value_offsets(lengths, int(self.attrs["attention_heads"][block]))
+                self._record(key, r0, rows[key], offsets=offsets, first_stimulus=start)
         self._commit(rows, stop)
 
     @staticmethod
