@@ -314,18 +314,19 @@ def _oof(
 ) -> tuple[np.ndarray, list[list[float]], list, np.ndarray | None]:
     """Out-of-fold outputs (L, S, n[, K]) of each layer of ``X`` (L, n, d) for each label set; the first
     label set chooses the regularisation. Returns them with the chosen values and the units (k_sparse)
-    per layer, and, when ``full`` and the regularisation is fixed, the coefficients of the fit on all
-    rows per layer (L, d), solved in the same problem set as the folds."""
+    per layer, and, when ``full``, the coefficients of the fit on all
+    rows per layer (L, d) at the value chosen most often over the folds, solved in the same problem set
+    as the folds."""
     folds = list(range(task.n_folds))
     L = X.shape[0]
     if k_sparse is None:
-        chosen = _choose(task, X, label_sets[0], folds)
-        coefs = None
-        if full and task.grid is None:
-            out, coefs = _cross_validate(task, X, label_sets, chosen, folds, full=np.full(L, float(task.fixed)))
-        else:
-            out = _cross_validate(task, X, label_sets, chosen, folds)
-        return out, [[ch[f] for f in folds] for ch in chosen], [None] * L, coefs
+        chosen = [[ch[f] for f in folds] for ch in _choose(task, X, label_sets[0], folds)]
+        by_fold = [dict(enumerate(ch)) for ch in chosen]
+        if full:
+            values = np.array([_most_chosen(ch) for ch in chosen])
+            out, coefs = _cross_validate(task, X, label_sets, by_fold, folds, full=values)
+            return out, chosen, [None] * L, coefs
+        return _cross_validate(task, X, label_sets, by_fold, folds), chosen, [None] * L, None
     outs, chosen_layers, units_layers = [], [], []
     for layer in range(L):
         Xl = X[layer]
@@ -578,20 +579,17 @@ def _prediction_null(
     return null
 
 
-def _full_coefs(task: _Task, X3: torch.Tensor, chosen: list[list[float]], units: list) -> np.ndarray:
-    """Per layer: the fit on all rows at the most often chosen value, as coefficients in X's units (L, d).
+def _most_chosen(values: Sequence[float]) -> float:
+    """The value chosen for most folds (ties: the smallest): the regularisation of the all-rows fit."""
+    v, counts = np.unique(np.asarray(values), return_counts=True)
+    return float(v[np.argmax(counts)])
 
-    With ``k_sparse`` the units are ranked on all rows and the other coefficients are 0. Without it
-    the layers are one problem set."""
+
+def _full_coefs(task: _Task, X3: torch.Tensor, chosen: list[list[float]], units: list) -> np.ndarray:
+    """``k_sparse`` probes, per layer: the fit on all rows at the most often chosen value, on the units
+    ranked on all rows, as coefficients in X's units (L, d), 0 for the other units."""
     L, _, d = X3.shape
-    values = []
-    for ch in chosen:
-        v, counts = np.unique(np.asarray(ch), return_counts=True)
-        values.append(float(v[np.argmax(counts)]))
-    if units[0] is None:
-        mask = np.ones((1, X3.shape[1]))
-        lab = task.labels()[None]
-        return _fit_outputs(task, X3, lab, mask, np.asarray(values)[:, None], coef=True)[1][:, 0]
+    values = [_most_chosen(ch) for ch in chosen]
     out = np.zeros((L, d))
     for layer in range(L):
         Xl = X3[layer]
