@@ -198,16 +198,16 @@ def check_comparable(X: torch.Tensor, name: str, measure: str, constant_defined:
         check_not_constant(X, name, f"{measure} (a comparison of how stimuli differ)")
 
 
-def check_labels(labels: Any, n: int, name: str = "labels") -> np.ndarray:
-    """Return ``labels`` as a 1-D NumPy array of length ``n`` or raise."""
+def check_labels(
+    labels: Any, n: int, name: str = "labels", of: str = "the representation",
+    hint: str = "give exactly one label per row (stimulus).",
+) -> np.ndarray:
+    """Return ``labels`` as a 1-D NumPy array of length ``n`` (the rows of ``of``) or raise."""
     arr = np.asarray(labels)
     if arr.ndim != 1:
         raise ReprlabError(f"`{name}` must be 1-D with one label per row; got shape {arr.shape}.")
     if arr.shape[0] != n:
-        raise ReprlabError(
-            f"`{name}` has {arr.shape[0]} entries but the representation has {n} rows; "
-            "give exactly one label per row (stimulus)."
-        )
+        raise ReprlabError(f"`{name}` has {arr.shape[0]} entries but {of} has {n} rows; {hint}")
     return arr
 
 

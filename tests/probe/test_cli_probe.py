@@ -37,4 +37,4 @@ def test_cli_probe_bad_labels(tmp_path, capsys):
     (tmp_path / "y.txt").write_text("\n".join(["1"] * 9) + "\n")
     assert main(["probe", str(tmp_path / "s.zarr"), "--labels", str(tmp_path / "missing.txt")]) == 2
     assert main(["probe", str(tmp_path / "s.zarr"), "--labels", str(tmp_path / "y.txt")]) == 2
-    assert "9 labels but X has 10 rows" in capsys.readouterr().err
+    assert "9 entries but X has 10 rows" in capsys.readouterr().err

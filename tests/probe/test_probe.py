@@ -186,7 +186,7 @@ def test_probe_layers_bh_and_store_groups(tmp_path):
         (np.r_[np.zeros(37, dtype=int), np.ones(3, dtype=int)], None, "fewer members"),
         (np.tile([0, 1], 20), np.arange(40) % 3, "fold would be empty|at least one fold"),
         (np.r_[np.full(39, 1.0), np.nan], None, "NaN"),
-        (np.tile([0, 1], 19), None, "38 labels but X has 40 rows"),
+        (np.tile([0, 1], 19), None, "38 entries but X has 40 rows"),
     ],
 )
 def test_bad_labels_and_groups(y, groups, match):

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_labels
 from ..errors import ReprlabError
 
 
@@ -159,14 +160,8 @@ def continuous_target(y: Any, n: int) -> np.ndarray:
 def _labels_array(y: Any, n: int) -> np.ndarray:
     if hasattr(y, "detach"):
         y = y.detach().cpu().numpy()
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ReprlabError(f"`y` must be 1-D with one label per row of X; got shape {arr.shape}.")
-    if arr.shape[0] != n:
-        raise ReprlabError(
-            f"`y` has {arr.shape[0]} labels but X has {n} rows; give exactly one label per row "
-            "(for a token-level store: one per token row)."
-        )
+    arr = check_labels(y, n, "y", of="X", hint="give exactly one label per row (for a token-level store: one per "
+                       "token row).")
     if arr.dtype.kind == "f" and np.isnan(arr).any():
         raise ReprlabError(
             f"`y` contains {int(np.isnan(arr).sum())} NaN label(s); drop those rows from X and y "
