@@ -143,6 +143,19 @@ def test_k_sparse_finds_planted_unit(seed):
     assert np.flatnonzero(r.direction).tolist() == [unit]
 
 
+def test_direction_is_the_all_rows_fit_at_the_most_chosen_C():
+    # with C searched, the direction is the fit on all rows at the C chosen for most folds (solved in the
+    # folds' refit problem set), in X's units
+    X, y, g = _data()
+    r = rl.probe(X, y, groups=g, C=[0.01, 0.1, 1.0], n_permutations=0, n_boot=0)
+    values, counts = np.unique(r.chosen, return_counts=True)
+    C = float(values[np.argmax(counts)])
+    m = make_pipeline(StandardScaler(), LogisticRegression(C=C, tol=1e-12, max_iter=100_000)).fit(X, y)
+    w = m[-1].coef_[0] / m[0].scale_
+    assert np.abs(r.coef - w).max() < 1e-6 * np.abs(w).max()
+    assert np.abs(r.direction - w / np.linalg.norm(w)).max() < 1e-6
+
+
 def test_sparse_sweep_and_direction():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 20))

@@ -314,9 +314,8 @@ def _oof(
 ) -> tuple[np.ndarray, list[list[float]], list, np.ndarray | None]:
     """Out-of-fold outputs (L, S, n[, K]) of each layer of ``X`` (L, n, d) for each label set; the first
     label set chooses the regularisation. Returns them with the chosen values and the units (k_sparse)
-    per layer, and, when ``full``, the coefficients of the fit on all
-    rows per layer (L, d) at the value chosen most often over the folds, solved in the same problem set
-    as the folds."""
+    per layer, and, when ``full``, the coefficients (L, d) of each layer's fit on all rows at the value
+    chosen for most folds, solved in the same problem set as the folds' refit."""
     folds = list(range(task.n_folds))
     L = X.shape[0]
     if k_sparse is None:
