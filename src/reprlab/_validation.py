@@ -7,6 +7,7 @@ the argument, what was wrong and how to fix it. Cores behind the boundary assume
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -196,6 +197,25 @@ def check_comparable(X: torch.Tensor, name: str, measure: str, constant_defined:
             )
             return
         check_not_constant(X, name, f"{measure} (a comparison of how stimuli differ)")
+
+
+def check_int(value: Any, name: str, low: int = 1) -> int:
+    """``value`` as an int, or raise when it is not an integer (bools refused) of at least ``low``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ReprlabError(f"`{name}` must be an integer >= {low}; got {value!r}.")
+    return int(value)
+
+
+def check_positive(value: Any, name: str) -> float:
+    """``value`` as a float, or raise when it is not a finite number above 0 (bools refused)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.number))
+        or not (value > 0)
+        or not math.isfinite(value)
+    ):
+        raise ReprlabError(f"`{name}` must be a positive number; got {value!r}.")
+    return float(value)
 
 
 def check_labels(

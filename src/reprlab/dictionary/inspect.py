@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._validation import check_int
 from ..errors import ReprlabError
 from .data import Rows
 from .sae import as_sae
@@ -66,7 +67,6 @@ def top_examples(
         ``context`` (the window, the example token between ``[[`` and ``]]``).
     """
     from ..store.activations import Activations
-    from ._checks import _check_int
 
     sae = as_sae(sae, "sae")
     is_store = isinstance(acts, Activations)
@@ -75,7 +75,7 @@ def top_examples(
         raise ReprlabError(
             f"`acts` has {rows.d} features but the SAE expects {sae.d}; use the layer it was trained on."
         )
-    k = _check_int(k, "k")
+    k = check_int(k, "k")
     lat = np.arange(sae.m) if latents is None else np.asarray(list(latents), dtype=np.int64)
     if lat.ndim != 1 or len(lat) == 0 or lat.min() < 0 or lat.max() >= sae.m:
         raise ReprlabError(f"`latents` must be indices in 0..{sae.m - 1}; got {list(latents or [])[:5]}...")

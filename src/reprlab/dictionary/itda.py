@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._validation import check_int
 from ..errors import ReprlabError
-from ._checks import _check_int
 from .data import Rows
 from .pursuit import mp_codes, omp_codes
 from .sae import PursuitDictionary
@@ -94,9 +94,9 @@ def itda(
             f"`threshold` must be a number in (0, 1): the normalised squared error above which a row becomes "
             f"an atom; got {threshold!r}."
         )
-    k = _check_int(k, "k")
-    n_atoms = _check_int(n_atoms, "n_atoms") if n_atoms is not None else None
-    batch_size = _check_int(batch_size, "batch_size")
+    k = check_int(k, "k")
+    n_atoms = check_int(n_atoms, "n_atoms") if n_atoms is not None else None
+    batch_size = check_int(batch_size, "batch_size")
     rows = Rows(X, layer, name="X")
     d = rows.d
     if n_atoms is not None and k > n_atoms:

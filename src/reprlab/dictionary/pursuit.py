@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
+from .._validation import check_int
 from ..errors import ReprlabError
-from ._checks import _check_int
 
 _BLOCK = 4096  # rows per block (bounds the (rows, m) correlation matrix)
 
@@ -42,7 +42,7 @@ def _inputs(X: Any, D: Any, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.T
     norms = atoms.norm(dim=1)
     if bool((norms == 0).any()):
         raise ReprlabError(f"`D` has {int((norms == 0).sum())} all-zero atoms; remove them.")
-    k = _check_int(k, "k")
+    k = check_int(k, "k")
     if k > atoms.shape[0]:
         raise ReprlabError(f"`k` ({k}) is larger than the number of atoms ({atoms.shape[0]}).")
     return x, atoms / norms[:, None], norms, is_torch, k

@@ -40,8 +40,8 @@ from typing import Any
 
 import torch
 
+from .._validation import check_int, check_positive
 from ..errors import ReprlabError
-from ._checks import _check_int, _check_pos
 from .data import Rows
 from .sae import KINDS, SparseAutoencoder
 
@@ -208,25 +208,25 @@ def train(
         raise ReprlabError(f"`kind` must be one of {list(KINDS)}; got {kind!r}.")
     rows = Rows(acts, layer)
     d = rows.d
-    m = _check_int(n_latents, "n_latents") if n_latents is not None else _check_int(expansion, "expansion") * d
+    m = check_int(n_latents, "n_latents") if n_latents is not None else check_int(expansion, "expansion") * d
     if kind != "relu":
-        k = _check_int(k, "k")
+        k = check_int(k, "k")
         if k > m:
             raise ReprlabError(
                 f"`k` ({k}) is larger than the number of latents ({m} = expansion x d); lower k or raise expansion."
             )
     else:
         k = None
-    batch_size = _check_int(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size")
     if batch_size > rows.n:
         raise ReprlabError(f"`batch_size` ({batch_size}) is larger than the number of rows ({rows.n}); lower it.")
-    steps = _check_int(steps, "steps") if steps is not None else max(1, rows.n // batch_size)
-    lr = _check_pos(lr, "lr") if lr is not None else 2e-4 / math.sqrt(m / 2**14)
-    l1_coeff, sparsity_coeff = _check_pos(l1_coeff, "l1_coeff"), _check_pos(sparsity_coeff, "sparsity_coeff")
-    bandwidth, auxk_alpha = _check_pos(bandwidth, "bandwidth"), float(auxk_alpha)
-    theta_init = _check_pos(theta_init, "theta_init")
-    dead_after = _check_int(dead_after, "dead_after") if dead_after is not None else min(10_000_000, rows.n)
-    every = _check_int(checkpoint_every, "checkpoint_every") if checkpoint_every is not None else max(1, steps // 20)
+    steps = check_int(steps, "steps") if steps is not None else max(1, rows.n // batch_size)
+    lr = check_positive(lr, "lr") if lr is not None else 2e-4 / math.sqrt(m / 2**14)
+    l1_coeff, sparsity_coeff = check_positive(l1_coeff, "l1_coeff"), check_positive(sparsity_coeff, "sparsity_coeff")
+    bandwidth, auxk_alpha = check_positive(bandwidth, "bandwidth"), float(auxk_alpha)
+    theta_init = check_positive(theta_init, "theta_init")
+    dead_after = check_int(dead_after, "dead_after") if dead_after is not None else min(10_000_000, rows.n)
+    every = check_int(checkpoint_every, "checkpoint_every") if checkpoint_every is not None else max(1, steps // 20)
     dev = resolve_device(device)
 
     sample = rows.sample(scale_rows, seed)

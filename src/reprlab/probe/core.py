@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import as_tensor
+from .._validation import as_tensor, check_int
 from ..errors import ReprlabError, ReprlabTypeError
 from . import _folds
 from ._mlp import fit_predict_mlp
@@ -363,13 +363,6 @@ def _score_outputs(task: _Task, out: np.ndarray, labels: np.ndarray | None = Non
 # the public functions
 
 
-
-def _check_count(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ReprlabError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
 def _check_grid(values: Any, name: str) -> tuple[float, ...]:
     arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
     if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
@@ -461,10 +454,10 @@ def _probe_many(
     if control == "task" and types is None:
         raise ReprlabError("`control='task'` needs `types`: the word type (e.g. the lower-cased token) of each row.")
     _check_choice(permutation, "permutation", PERMUTATIONS)
-    n_permutations = _check_count(n_permutations, "n_permutations", 0)
-    n_boot = _check_count(n_boot, "n_boot", 0)
+    n_permutations = check_int(n_permutations, "n_permutations", 0)
+    n_boot = check_int(n_boot, "n_boot", 0)
     if k_sparse is not None:
-        k_sparse = _check_count(k_sparse, "k_sparse", 1)
+        k_sparse = check_int(k_sparse, "k_sparse", 1)
         if k_sparse > Xt.shape[1]:
             raise ReprlabError(f"`k_sparse`={k_sparse} exceeds the {Xt.shape[1]} units of X.")
     if not (isinstance(ci, float) and 0.0 < ci < 1.0):
@@ -534,7 +527,7 @@ def _make_task(Xt, y, kind, cv, groups, C, alpha, seed, inner_cv, hidden, steps)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ReprlabError(f"`seed` must be an integer; got {seed!r}.")
     codes_g = _folds.group_codes(groups, n)
-    inner_cv = _check_count(inner_cv, "inner_cv", 2)
+    inner_cv = check_int(inner_cv, "inner_cv", 2)
     regression = kind == "ridge" or (kind == "mlp" and np.asarray(y).dtype.kind == "f")
     strata = None if regression else np.unique(_folds._labels_array(y, n), return_inverse=True)[1].reshape(-1)
     folds = _folds.make_folds(cv, codes_g, int(seed), strata)
