@@ -43,6 +43,7 @@ from ..errors import ReprlabError, require
 from .integrity import (
     ATTENTION,
     LENGTHS,
+    attention_keys,
     check_layer,
     checked_keys,
     digest,
@@ -239,7 +240,7 @@ class StoreWriter:
             self.attrs.setdefault("chunk_rows", {})[name] = self._create_layer(name, rows, int(widths[name]), dtype)
         heads = dict(attention_heads or {})
         self.attrs["attention_heads"] = heads
-        for key in [ATTENTION + b for b in heads] + ([LENGTHS] if heads else []):
+        for key in attention_keys(self.attrs):
             self.attrs["chunk_rows"][key] = self._create_values(key, 0 if key != LENGTHS else n, dtype)
         if vocab is not None:
             text = self.group.require_group("tokens").create_array(
